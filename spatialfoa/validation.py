@@ -1,0 +1,46 @@
+"""Input validation shared by every spatialfoa function."""
+import numpy as np
+
+
+class FOAError(ValueError):
+    """Bad input to a spatialfoa function (wrong shape, channel count, non-finite samples...)."""
+
+
+def as_audio(x, channels=None, name="x", min_samples=1):
+    """Return ``x`` as a 2-D float array (channels, samples), or raise :class:`FOAError`.
+
+    float32 and float64 are kept as given, anything else becomes float64. ``channels`` is an
+    int or a tuple of allowed channel counts; ``min_samples`` the shortest length accepted.
+    """
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise FOAError(f"{name}: expected a numeric array, got dtype {x.dtype}")
+        x = x.astype(np.float64)
+    if x.ndim != 2:
+        raise FOAError(f"{name}: expected a 2-D array (channels, samples), got shape {x.shape}")
+    if channels is not None:
+        allowed = (channels,) if np.isscalar(channels) else tuple(channels)
+        if x.shape[0] not in allowed:
+            want = " or ".join(str(c) for c in allowed)
+            hint = ""
+            if x.shape[1] in allowed:
+                hint = " (it looks transposed: arrays are (channels, samples))"
+            raise FOAError(f"{name}: expected {want} channels, got {x.shape[0]}{hint}")
+    if x.shape[1] < min_samples:
+        raise FOAError(f"{name}: needs at least {min_samples} samples, got {x.shape[1]}")
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise FOAError(f"{name}: non-finite sample (NaN or inf) at channel {bad[0]}, "
+                       f"sample {bad[1]}")
+    return x
+
+
+def check_sample_rate(sr, minimum=1000, maximum=768000):
+    """Return ``sr`` as a positive int, or raise :class:`FOAError`."""
+    if isinstance(sr, bool) or not np.isscalar(sr) or float(sr) != int(sr):
+        raise FOAError(f"sample rate must be a positive integer in Hz, got {sr!r}")
+    sr = int(sr)
+    if not minimum <= sr <= maximum:
+        raise FOAError(f"unsupported sample rate {sr} Hz (expected {minimum}..{maximum} Hz)")
+    return sr
