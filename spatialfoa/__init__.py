@@ -25,7 +25,7 @@ _EXPORTS = {
     "validity": ["energy_ratio", "is_ambix", "diagnose_ratio"],
     "audio_io": ["read_audio", "write_audio", "read_sa3d"],
     "check": ["check_ambix", "check_array", "CheckResult"],
-    "acoustic_map": ["acoustic_map", "dominant_directions"],
+    "localization": ["acoustic_map", "dominant_directions", "AcousticMap"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -67,7 +67,7 @@ def plot_acoustic_map(path, x, sr, size=(900, 500), dpi=100, title=None, floor_d
 
     >>> plot_acoustic_map("map.png", x, 48000)   # doctest: +SKIP
     """
-    from .acoustic_map import acoustic_map, dominant_directions
+    from .localization import acoustic_map, dominant_directions
 
     m = acoustic_map(x, sr, **map_options)
     peak_density = m.map.max()
