@@ -1,0 +1,177 @@
+"""Reading equirectangular video frames and probing media files with PyAV (FFmpeg).
+
+Frames are uint8 RGB arrays (T, H, W, 3) in the equirect convention of docs/conventions.md
+(column W/2 = front, azimuth growing to the left, top row = zenith). Times are seconds from the
+first frame of the video stream. Audio is read by :func:`spatialfoa.read_audio`.
+
+>>> frames = read_frames("video/clip.mp4", start=2.0, n_frames=8, fps=16.0)   # doctest: +SKIP
+>>> frames.shape                                                             # doctest: +SKIP
+(8, 128, 256, 3)
+"""
+from pathlib import Path
+
+import numpy as np
+
+from spatialfoa.validation import FOAError
+
+#: Container extensions searched for equirectangular videos.
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
+
+
+class VideoError(FOAError):
+    """A media file that cannot be used: missing, corrupt, truncated, without a video stream,
+    or without frames at the requested time. The message names the file."""
+
+
+def read_frames(path, start, n_frames=8, fps=16.0, size=None):
+    """Frames at times ``start + i / fps`` (i < n_frames) of a video, uint8 RGB (T, H, W, 3).
+
+    Each time gets the nearest decoded frame. PyAV seeks to the keyframe at or before
+    ``start`` and decodes forward (one thread) only as far as needed. ``size=(H, W)`` resizes (area
+    interpolation). Times past the last frame by more than one frame interval are dropped, so T
+    can be < n_frames when the video ends early; no frame at all raises :class:`VideoError`
+    (as do missing, corrupt and video-less files), naming the file.
+
+    >>> read_frames("clip.mp4", 0.0, n_frames=2, fps=4.0).shape   # doctest: +SKIP
+    (2, 128, 256, 3)
+    """
+    import av
+
+    path = Path(path)
+    start = float(start)
+    fps = float(fps)
+    if not np.isfinite(start) or start < 0:
+        raise VideoError(f"{path}: start must be a finite time >= 0 s, got {start}")
+    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 1:
+        raise VideoError(f"{path}: n_frames must be a positive integer, got {n_frames!r}")
+    if not np.isfinite(fps) or fps <= 0:
+        raise VideoError(f"{path}: fps must be > 0, got {fps}")
+    resize = {}
+    if size is not None:
+        if len(size) != 2 or any(int(v) != v or v < 1 for v in size):
+            raise VideoError(f"{path}: size must be (height, width) in pixels, got {size!r}")
+        resize = {"height": int(size[0]), "width": int(size[1]), "interpolation": "AREA"}
+    targets = start + np.arange(n_frames) / fps
+
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.codec_context.thread_count = 1   # callers (DataLoader workers) run in parallel;
+        # decoder threads would only add start-up and latency to these short reads (4x here)
+        tb = stream.time_base
+        t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+        if start > 0:
+            try:
+                container.seek(int((t0 + start) / tb), stream=stream, backward=True)
+            except av.error.FFmpegError:
+                container.seek(0, stream=stream)
+        picked = []                       # (target index, frame)
+        prev = prev_t = None
+        m = 0
+        try:
+            for frame in container.decode(stream):
+                t = (frame.time - t0) if frame.time is not None else (
+                    prev_t + 1.0 / (rate or fps) if prev_t is not None else 0.0)
+                while m < n_frames and targets[m] <= t:
+                    use_prev = prev is not None and targets[m] - prev_t <= t - targets[m]
+                    picked.append(prev if use_prev else frame)
+                    m += 1
+                if m == n_frames:
+                    break
+                prev, prev_t = frame, t
+        except av.error.FFmpegError as err:
+            if not picked and prev is None:
+                raise VideoError(f"{path}: cannot decode video (corrupt or truncated): "
+                                 f"{err}") from None
+        if m < n_frames and prev is not None:         # the video ended before the last time
+            step = 1.0 / rate if rate else 1.0 / fps
+            while m < n_frames and targets[m] <= prev_t + step:
+                picked.append(prev)
+                m += 1
+        if not picked:
+            end = f"{prev_t:.3f} s" if prev_t is not None else "nothing"
+            raise VideoError(f"{path}: no video frame at {start:.3f} s (the last decoded "
+                             f"frame is at {end})")
+        arrays = {}
+        for f in picked:
+            if id(f) not in arrays:
+                arrays[id(f)] = f.to_ndarray(format="rgb24", **resize)
+        return np.stack([arrays[id(f)] for f in picked])
+
+
+def probe_video(path):
+    """Stream facts of a video file without decoding it.
+
+    Returns dict(width, height, fps, duration (s, video stream), has_audio, audio_channels,
+    audio_rate, audio_codec); the audio fields are 0 / None without an audio stream. Raises
+    :class:`VideoError` naming the file when it is missing, unreadable or has no video stream.
+
+    >>> probe_video("clip.mp4")["width"]   # doctest: +SKIP
+    256
+    """
+    path = Path(path)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        ctx = stream.codec_context
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        info = {"width": int(ctx.width), "height": int(ctx.height), "fps": rate,
+                "duration": _duration(container, stream, path)}
+        info.update(_audio_facts(container))
+    if info["width"] <= 0 or info["height"] <= 0:
+        raise VideoError(f"{path}: the video stream has no frame size")
+    return info
+
+
+def probe_audio(path):
+    """Facts of a media file's first audio stream: dict(has_audio, audio_channels, audio_rate,
+    audio_codec, audio_duration (s or None)). Raises :class:`VideoError` naming the file when it
+    is missing or unreadable (a file without audio gives has_audio False)."""
+    path = Path(path)
+    with _open(path) as container:
+        return _audio_facts(container)
+
+
+def _audio_facts(container):
+    if not container.streams.audio:
+        return {"has_audio": False, "audio_channels": 0, "audio_rate": None,
+                "audio_codec": None, "audio_duration": None}
+    a = container.streams.audio[0]
+    duration = None
+    if a.duration is not None and a.time_base is not None:
+        duration = float(a.duration * a.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1e6
+    return {"has_audio": True, "audio_channels": int(a.codec_context.channels),
+            "audio_rate": int(a.codec_context.sample_rate or a.rate or 0) or None,
+            "audio_codec": a.codec_context.name, "audio_duration": duration}
+
+
+def _duration(container, stream, path):
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1e6
+    if stream.frames and stream.average_rate:
+        return stream.frames / float(stream.average_rate)
+    raise VideoError(f"{path}: the video duration is unknown")
+
+
+def _open(path):
+    import av
+
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if not path.is_file():
+        raise VideoError(f"{path}: not a file")
+    try:
+        return av.open(str(path))
+    except Exception as err:                  # FFmpeg errors come in many classes
+        raise VideoError(f"{path}: cannot open as a media file (corrupt, truncated before its "
+                         f"index, or not media): {err}") from None
+
+
+def _video_stream(container, path):
+    if not container.streams.video:
+        kinds = ", ".join(s.type for s in container.streams) or "no streams"
+        raise VideoError(f"{path}: no video stream (the file has {kinds})")
+    return container.streams.video[0]
