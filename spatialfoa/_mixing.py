@@ -9,16 +9,25 @@ dtype, so float32 input gives float32 output and float64 gives float64.
 the data (a NaN or inf in any input channel makes every output non-finite, since 0 * NaN = NaN);
 only when the kernel reports a non-finite output is ``as_audio`` run to raise its message.
 """
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
 
 from .validation import as_audio
 
+# GNU OpenMP, numba's default layer here, makes a process that has run a parallel kernel unable
+# to run one in a fork()ed child (DataLoader workers, multiprocessing pools). The workqueue layer
+# is fork-safe; a user's NUMBA_THREADING_LAYER still wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
 CHUNK = 16384  # samples per parallel work item (4 float32 rows = 256 KiB, stays in L2)
+PARALLEL_MIN_SAMPLES = 1 << 17  # below this, threads cost more than they save: run serially
 
 
-@njit(cache=False, fastmath=False, parallel=True)
-def _mix_kernel(m, x, out, chunk, bad):
+def _mix_loops(m, x, out, chunk, bad):
     n = x.shape[1]
     for c in prange(bad.shape[0]):
         start = c * chunk
@@ -42,7 +51,11 @@ def _mix_kernel(m, x, out, chunk, bad):
         bad[c] = flag
 
 
-@njit(cache=False, fastmath=False, parallel=True)
+_mix_parallel = njit(cache=True, parallel=True)(_mix_loops)
+_mix_serial = njit(cache=True)(_mix_loops)     # prange runs as range without parallel=True
+
+
+@njit(cache=True, fastmath=False, parallel=True)
 def _crossfade_kernel(prev, cur, x, out, block_size):
     n = x.shape[1]
     inv = 1.0 / block_size
@@ -73,7 +86,8 @@ def mix(m, x, name="x"):
     """Return ``m @ x`` for a (k, 4) matrix and a (4, n) FOA signal ``x``, validated.
 
     Output (k, n) in the dtype of ``x`` (float32 or float64; other dtypes become float64),
-    accumulated in float64; parallel over chunks of samples. Raises FOAError for a bad ``x``.
+    accumulated in float64; parallel over chunks of samples for
+    long signals (>= PARALLEL_MIN_SAMPLES). Raises FOAError for a bad ``x``.
     """
     arr = np.asarray(x)
     if not (arr.ndim == 2 and arr.shape[0] == 4 and arr.shape[1] >= 1
@@ -83,7 +97,8 @@ def mix(m, x, name="x"):
     m = np.ascontiguousarray(m, dtype=np.float64)
     out = np.empty((m.shape[0], arr.shape[1]), dtype=arr.dtype)
     bad = np.zeros((arr.shape[1] + CHUNK - 1) // CHUNK, dtype=np.bool_)
-    _mix_kernel(m, arr, out, CHUNK, bad)
+    kernel = _mix_parallel if arr.shape[1] >= PARALLEL_MIN_SAMPLES else _mix_serial
+    kernel(m, arr, out, CHUNK, bad)
     if bad.any():
         as_audio(arr, channels=4, name=name)         # non-finite input: raise its message
     return out                                        # (finite input that overflowed: inf)

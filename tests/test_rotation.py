@@ -132,7 +132,8 @@ def test_rotate_signal_dtype_and_values(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 7, _mixing.CHUNK, 3 * _mixing.CHUNK + 5])
+@pytest.mark.parametrize("n", [1, 7, _mixing.CHUNK, 3 * _mixing.CHUNK + 5,
+                               _mixing.PARALLEL_MIN_SAMPLES + 5])
 @pytest.mark.parametrize("k", [1, 2, 4, 6])
 def test_mix_kernel_matches_numpy(dtype, n, k):
     rng = np.random.default_rng(n + k)
@@ -142,6 +143,23 @@ def test_mix_kernel_matches_numpy(dtype, n, k):
     assert y.dtype == dtype and y.shape == (k, n)
     ref = (m @ x.astype(np.float64)).astype(dtype)   # float64 accumulation, one rounding
     np.testing.assert_allclose(y, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-12)
+
+
+def _mix_in_child(n):
+    x = np.ones((4, n), dtype=np.float32)
+    return float(_mixing.mix(np.eye(4), x).sum())
+
+
+def test_parallel_kernel_survives_fork():
+    """A process that ran the parallel kernel can still run it in fork()ed children
+    (DataLoader workers): GNU OpenMP would abort them, so spatialfoa selects a fork-safe layer."""
+    import multiprocessing
+
+    n = 2 * _mixing.PARALLEL_MIN_SAMPLES
+    assert _mix_in_child(n) == 4 * n                  # parent runs the parallel kernel first
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        # under GNU OpenMP the children die and the map never returns: time out instead
+        assert pool.map_async(_mix_in_child, [n, n]).get(timeout=60) == [4 * n, 4 * n]
 
 
 def slow_blocks(x, yaw, pitch, roll, block_size):

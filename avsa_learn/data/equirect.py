@@ -127,7 +127,7 @@ def sampling_grid(azimuth, elevation, fov, aspect, size, width, height):
     return cols, rows
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def _bilinear_sample(frames, cols, rows, out):
     """out[k, n, i, j] = bilinear sample of frames[n] at (cols[k, i, j], rows[k, i, j]).
 
