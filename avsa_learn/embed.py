@@ -40,7 +40,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,16 +49,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from spatialfoa.validation import FOAError, check_sample_rate
+from spatialfoa.audio_io import resample
+from spatialfoa.validation import FOAError
 
 log = logging.getLogger(__name__)
 
 #: Default hop between frame-level windows, seconds.
 FRAME_HOP_S = 0.5
-#: Lowest input sample rate accepted (resampled to the checkpoint's rate).
-MIN_SAMPLE_RATE = 8000
-#: Largest up/down factor of the rational resampling (e.g. 44100 -> 24000 is 80/147).
-MAX_RESAMPLE_FACTOR = 1000
 #: Errors that make a file unusable (it is skipped and reported).
 FILE_ERRORS = (ValueError, OSError, EOFError, RuntimeError)
 
@@ -68,37 +64,13 @@ class EmbedError(FOAError):
     """A file or setting that cannot be embedded (the message names the file)."""
 
 
-def resample_to(x, sr, target, name="x"):
-    """``x`` (channels, samples) at ``sr`` Hz resampled to ``target`` Hz (polyphase,
-    :func:`scipy.signal.resample_poly`), float32; unchanged when the rates are equal.
-
-    Raises :class:`EmbedError` below ``MIN_SAMPLE_RATE`` or when the rational factor exceeds
-    ``MAX_RESAMPLE_FACTOR`` (convert such files first). Upsampling leaves the mel bands above
-    sr/2 empty, unlike in training (the CLI says so).
-    """
-    sr, target = check_sample_rate(sr), check_sample_rate(target)
-    if sr == target:
-        return x
-    if sr < MIN_SAMPLE_RATE:
-        raise EmbedError(f"{name}: sample rate {sr} Hz is not supported (at least "
-                         f"{MIN_SAMPLE_RATE} Hz; the model expects {target} Hz)")
-    g = math.gcd(sr, target)
-    up, down = target // g, sr // g
-    if max(up, down) > MAX_RESAMPLE_FACTOR:
-        raise EmbedError(f"{name}: cannot resample {sr} Hz to {target} Hz (factor {up}/{down}); "
-                         f"convert the file to {target} Hz first")
-    from scipy.signal import resample_poly
-
-    return resample_poly(x, up, down, axis=1).astype(np.float32)
-
-
 def load_scene(path, data_cfg, layout=None):
     """``(x, info)``: the file's audio as ambiX float32 (4, samples) at
     ``data_cfg.sample_rate`` (``info["sample_rate"]`` keeps the file's rate)."""
     from spatialfoa.check import load_ambix
 
     x, sr, info = load_ambix(path, layout=layout)
-    return resample_to(x, sr, data_cfg.sample_rate, name=str(path)), info
+    return resample(x, sr, data_cfg.sample_rate, name=str(path)), info
 
 
 def window_length(data_cfg):

@@ -23,7 +23,7 @@ _EXPORTS = {
     "features": ["stft", "mel_filterbank", "logmel", "intensity_vector", "ild_ipd", "foa_iv",
                  "icf", "FEATURE_CHANNELS"],
     "validity": ["energy_ratio", "is_ambix", "diagnose_ratio"],
-    "audio_io": ["read_audio", "write_audio", "read_sa3d"],
+    "audio_io": ["read_audio", "write_audio", "read_sa3d", "resample"],
     "check": ["check_ambix", "check_array", "CheckResult"],
     "localization": ["acoustic_map", "dominant_directions", "AcousticMap"],
 }

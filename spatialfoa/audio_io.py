@@ -10,6 +10,7 @@ first) is read up to where it stops, with a line in ``info["warnings"]``; a file
 audio at all can be decoded (random bytes, an MP4 cut before its ``moov`` box, no audio stream,
 zero samples) raises :class:`spatialfoa.validation.FOAError` naming the file.
 """
+import math
 import os
 import struct
 from pathlib import Path
@@ -112,6 +113,39 @@ def write_audio(path, x, sr):
         sf.write(str(path), x.T, sr, subtype=subtype)
     except (sf.SoundFileError, OSError) as err:
         raise FOAError(f"{path}: cannot write: {err}") from None
+
+
+#: Lowest sample rate :func:`resample` accepts as input.
+MIN_SAMPLE_RATE = 8000
+#: Largest up/down factor of the rational resampling (44100 -> 24000 is 80/147).
+MAX_RESAMPLE_FACTOR = 1000
+
+
+def resample(x, sr, target, name="x"):
+    """``x`` (channels, samples) at ``sr`` Hz resampled to ``target`` Hz, float32.
+
+    Polyphase filtering (:func:`scipy.signal.resample_poly`) by the rational factor
+    target/sr; returned unchanged when the rates are equal. Raises :class:`FOAError` below
+    ``MIN_SAMPLE_RATE`` or when the factor's terms exceed ``MAX_RESAMPLE_FACTOR``. Upsampling
+    leaves the band above sr/2 empty.
+
+    >>> resample(np.ones((4, 48000), np.float32), 48000, 24000).shape
+    (4, 24000)
+    """
+    sr, target = check_sample_rate(sr), check_sample_rate(target)
+    if sr == target:
+        return x
+    if sr < MIN_SAMPLE_RATE:
+        raise FOAError(f"{name}: sample rate {sr} Hz is not supported (at least "
+                       f"{MIN_SAMPLE_RATE} Hz; {target} Hz is expected)")
+    g = math.gcd(sr, target)
+    up, down = target // g, sr // g
+    if max(up, down) > MAX_RESAMPLE_FACTOR:
+        raise FOAError(f"{name}: cannot resample {sr} Hz to {target} Hz (factor {up}/{down}); "
+                       f"convert the file to {target} Hz first")
+    from scipy.signal import resample_poly
+
+    return resample_poly(x, up, down, axis=1).astype(np.float32)
 
 
 def _read_soundfile(path, max_seconds, offset):

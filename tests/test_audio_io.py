@@ -314,3 +314,19 @@ def test_real_congo_mp4_is_stereo_aac_without_sa3d(data_dir):
     assert y.shape == (2, sr) and info["codec"] == "aac"
     assert info["duration"] == pytest.approx(10.0, abs=0.2)
     assert read_sa3d(path) is None
+
+
+def test_resample_keeps_a_tone_and_rejects_unsupported_rates():
+    from spatialfoa import resample
+
+    t = np.arange(48000) / 48000
+    x = np.stack([np.sin(2 * np.pi * 1000 * t)] * 4).astype(np.float32)
+    y = resample(x, 48000, 24000)
+    assert y.shape == (4, 24000) and y.dtype == np.float32
+    ref = np.sin(2 * np.pi * 1000 * np.arange(24000) / 24000)
+    np.testing.assert_allclose(y[:, 1000:-1000], np.stack([ref[1000:-1000]] * 4), atol=1e-3)
+    assert resample(x, 24000, 24000) is x
+    with pytest.raises(FOAError, match="4000 Hz is not supported"):
+        resample(x, 4000, 24000)
+    with pytest.raises(FOAError, match="factor"):
+        resample(x, 44101, 24000)

@@ -17,7 +17,6 @@ torch.Size([3, 8, 112, 112])
 """
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from spatialfoa.audio_io import resample
+
 from avsa_learn.data.augment import (IDENTITY, apply_augmentation, normalize,
                                      sample_augmentation, sample_gain, to_float)
 from avsa_learn.data.crop_audio import crop_audio_features
@@ -81,14 +83,6 @@ class _ClipReader:
     def __getstate__(self):
         return {"config": self.config, "cache": self.cache, "_lru": None}
 
-    def _resample(self, x, sr):
-        if sr == self.config.sample_rate:
-            return x
-        from scipy.signal import resample_poly
-
-        g = math.gcd(int(sr), int(self.config.sample_rate))
-        return resample_poly(x, self.config.sample_rate // g, sr // g, axis=1).astype(np.float32)
-
     def _read_audio(self, record, offset, seconds):
         import spatialfoa
 
@@ -97,7 +91,7 @@ class _ClipReader:
         if x.shape[0] != 4:
             raise ClipError(f"{record.clip_id}: {record.audio_path}: expected 4 ambiX channels "
                             f"after layout {record.layout!r}, got {x.shape[0]}")
-        return self._resample(x, sr)
+        return resample(x, sr, self.config.sample_rate, name=record.audio_path)
 
     def _whole(self, record, n_frames):
         """(frames, audio) of the whole clip (cached)."""
