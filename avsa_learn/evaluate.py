@@ -233,15 +233,12 @@ def evaluation_config(ckpt_config, overrides=(), extra=None):
 
 def evaluate_checkpoint(path, overrides=(), extra=None, tasks=TASKS, progress=False):
     """Load a checkpoint and evaluate it; returns the result dict (with ``checkpoint``)."""
-    from avsa_learn.checkpoint import load_checkpoint
     from avsa_learn.distributed import pick_device
-    from avsa_learn.models import build_model
+    from avsa_learn.pretrained import load_pretrained
     from avsa_learn.trainer import load_data
 
-    ckpt = load_checkpoint(path)
-    cfg = evaluation_config(ckpt["config"], overrides, extra)
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    model, trained = load_pretrained(path)
+    cfg = evaluation_config(trained.to_dict(), overrides, extra)
     index, records, objects = load_data(cfg)
     device = pick_device(cfg.runtime.device)
     result = evaluate_model(model, cfg, records, objects, tasks, device, progress)
