@@ -6,7 +6,7 @@ elevation is up, angles are radians. See docs/conventions.md. This package never
 Public names are loaded lazily from their modules, so ``import spatialfoa`` is cheap and the
 numba kernels compile on first use.
 """
-from importlib import import_module
+import lazy_loader
 
 __version__ = "0.1.0"
 
@@ -27,17 +27,5 @@ _EXPORTS = {
     "check": ["check_ambix", "check_array", "CheckResult"],
     "localization": ["acoustic_map", "dominant_directions", "AcousticMap"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'spatialfoa' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)

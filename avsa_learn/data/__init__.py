@@ -5,7 +5,7 @@ datasets. Directions follow docs/conventions.md (azimuth counter-clockwise from 
 Public names are loaded lazily from their modules (``import avsa_learn.data`` imports neither
 torch nor PyAV).
 """
-from importlib import import_module
+import lazy_loader
 
 _EXPORTS = {
     "config": ["DataConfig", "AUDIO_FORMATS", "FEATURES", "CROP_STRATEGIES"],
@@ -17,17 +17,5 @@ _EXPORTS = {
     "crop_audio": ["crop_audio_features"],
     "datasets": ["AVCDataset", "AVSADataset", "ClipError", "collate_skip_bad"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)

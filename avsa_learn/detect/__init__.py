@@ -11,6 +11,8 @@ Public names are loaded lazily (``import avsa_learn.detect`` imports neither tor
 """
 from importlib import import_module
 
+import lazy_loader
+
 _EXPORTS = {
     "types": ["Detection"],
     "ultralytics_backend": ["UltralyticsDetector"],
@@ -18,8 +20,8 @@ _EXPORTS = {
     "ground_truth": ["GroundTruthDetector"],
     "cache": ["DetectionTable"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE) + ["make_object_provider"]
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)
+__all__ = sorted(__all__ + ["make_object_provider"])
 
 
 def make_object_provider(spec, records):
@@ -34,14 +36,3 @@ def make_object_provider(spec, records):
         return import_module(f"{__name__}.ground_truth").GroundTruthDetector(records)
     return import_module(f"{__name__}.cache").DetectionTable.load(spec)
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
