@@ -16,6 +16,7 @@ from avsa_learn.data.crop_audio import LOGMEL_STD_DB
 from avsa_learn.data.datasets import AVCDataset, AVSADataset, ClipError, collate_skip_bad
 from avsa_learn.data.equirect import pixel_to_direction
 from avsa_learn.data.index import ClipRecord
+from avsa_learn.data.video import write_video
 from avsa_learn.detect.ground_truth import cap_box
 from avsa_learn.detect.types import Detection
 
@@ -41,20 +42,9 @@ def render(az0, el0):
 
 
 def write_clip(folder, name, az0, el0, seed):
-    import av
-
-    video = folder / f"{name}.mp4"
-    with av.open(str(video), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"crf": "8", "g": "8"})
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        img = render(az0, el0)
-        for k in range(int(SECONDS * FPS)):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = k
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    video = write_video(folder / f"{name}.mp4",
+                        np.broadcast_to(render(az0, el0), (int(SECONDS * FPS), H, W, 3)), FPS,
+                        crf=8, gop=8)
     s = np.random.default_rng(seed).standard_normal(int(SECONDS * SR)) * 0.1
     audio = folder / f"{name}.wav"
     spatialfoa.write_audio(audio, spatialfoa.encode(s, az0, el0).astype(np.float32), SR)

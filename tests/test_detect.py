@@ -365,22 +365,11 @@ def test_make_object_provider(tmp_path):
 
 # --- avsa-detect CLI ------------------------------------------------------------------------------
 def _write_equirect_mp4(path, n_frames=20, fps=10, size=(64, 128), seed=0):
-    import av
+    from avsa_learn.data.video import write_video
 
     rng = np.random.default_rng(seed)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for k in range(n_frames):
-            img = rng.integers(0, 255, size + (3,), dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = k
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_video(path, rng.integers(0, 255, (n_frames,) + size + (3,), dtype=np.uint8),
+                       fps)
 
 
 def _index(tmp_path, clips):

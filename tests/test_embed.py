@@ -8,7 +8,6 @@ import csv
 import json
 import shutil
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -19,6 +18,7 @@ from avsa_learn import embed
 from avsa_learn.checkpoint import CheckpointError, save_checkpoint
 from avsa_learn.config import resolve_config
 from avsa_learn.data.crop_audio import crop_audio_features
+from avsa_learn.data.video import write_video
 from avsa_learn.models import build_model
 from avsa_learn.pretrained import load_pretrained
 
@@ -254,26 +254,8 @@ def write_equirect_mp4(path, left_rgb, right_rgb, seconds=1.25, fps=16, width=12
     img[:, width // 2:] = right_rgb
     x = scene(seconds, 8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps, options={"qp": "0"})
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        a = out.add_stream("aac", rate=SR, layout="quad")
-        for i in range(0, x.shape[1], 1024):
-            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + 1024]),
-                                            format="fltp", layout="quad")
-            fr.sample_rate, fr.pts = SR, i
-            for p in a.encode(fr):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-        for k in range(int(seconds * fps)):
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            fr.pts = k
-            for p in vs.encode(fr):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-    return path
+    frames = np.broadcast_to(img, (int(seconds * fps),) + img.shape)
+    return write_video(path, frames, fps, x, SR, crf=0)
 
 
 def test_video_embeddings_crop_at_the_look_direction(ckpt, tmp_path, capsys):

@@ -3,7 +3,6 @@ skipped, filters, split by video, resume, segment lists, the CLI."""
 import json
 import shutil
 
-import av
 import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
@@ -12,10 +11,10 @@ import spatialfoa
 from avsa_learn.data import index as index_mod
 from avsa_learn.data.index import (ClipRecord, build_index, load_index, main, read_segments,
                                    split_of, write_index)
+from avsa_learn.data.video import write_video
 from spatialfoa.validation import FOAError
 
 SR = 24000
-LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 6: "6.0"}
 
 
 def plane_wave(seconds, az=0.7, el=0.2, seed=0):
@@ -26,35 +25,13 @@ def plane_wave(seconds, az=0.7, el=0.2, seed=0):
     return spatialfoa.encode(0.1 * s / s.std(), az, el).astype(np.float32)
 
 
-def write_media(path, audio=None, size=(32, 64), seconds=None, fps=8, options=None):
+def write_media(path, audio=None, size=(32, 64), seconds=None, fps=8, faststart=False):
     """MP4 with flat-grey h264 frames of ``size`` (H, W) and optional AAC ``audio`` (ch, n),
     channel order kept (layouts mono, stereo, 3.0, quad, 6.0)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     seconds = seconds if seconds is not None else audio.shape[1] / SR
-    with av.open(str(path), "w", format="mp4", options=options or {}) as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = size[1], size[0], "yuv420p"
-        if audio is not None:
-            layout = LAYOUTS[audio.shape[0]]
-            a = out.add_stream("aac", rate=SR, layout=layout,
-                               options={"aac_is": "0", "aac_pns": "0"})
-            a.bit_rate = 64000 * audio.shape[0]
-            for i in range(0, audio.shape[1], 1024):
-                fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i:i + 1024]),
-                                                format="fltp", layout=layout)
-                fr.sample_rate, fr.pts = SR, i
-                for p in a.encode(fr):
-                    out.mux(p)
-            for p in a.encode():
-                out.mux(p)
-        for k in range(int(round(seconds * fps))):
-            fr = av.VideoFrame.from_ndarray(np.full(size + (3,), 90, np.uint8), format="rgb24")
-            fr.pts = k
-            for p in vs.encode(fr):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-    return path
+    frames = np.full((int(round(seconds * fps)),) + size + (3,), 90, np.uint8)
+    return write_video(path, frames, fps, audio, SR, faststart=faststart)
 
 
 def youtube_6ch(x):
@@ -86,7 +63,7 @@ def folder(tmp_path_factory):
     whole = write_media(bad / "x.mp4", plane_wave(2.0)).read_bytes()  # moov at the end
     (bad / "x.mp4").unlink()
     (bad / "cut.mp4").write_bytes(whole[:len(whole) // 2])
-    faststart = write_media(bad / "y.mp4", plane_wave(3.0), options={"movflags": "faststart"})
+    faststart = write_media(bad / "y.mp4", plane_wave(3.0), faststart=True)
     data = faststart.read_bytes()
     faststart.unlink()
     (bad / "truncated.mp4").write_bytes(data[:int(len(data) * 0.6)])  # moov first, data cut

@@ -135,7 +135,7 @@ def test_channel_order_survives_the_aac_round_trip(tmp_path, kind, channels):
     """Each decoded channel correlates best with the channel written at its position."""
     import av
 
-    from avsa_learn.data.synth import write_mp4
+    from avsa_learn.data.video import write_video
 
     config = SceneConfig(n_objects=3, **SMALL)
     x = render_audio(scene_plan(2, 1, config), config)
@@ -145,7 +145,7 @@ def test_channel_order_survives_the_aac_round_trip(tmp_path, kind, channels):
         np.float32)
     frames = np.zeros((int(config.duration * config.fps), 64, 128, 3), np.uint8)
     path = tmp_path / "c.mp4"
-    write_mp4(path, frames, config.fps, written, 24000, ffmpeg_layout)
+    write_video(path, frames, config.fps, written, 24000, ffmpeg_layout)
     with av.open(str(path)) as c:
         assert c.streams.audio[0].codec_context.channels == channels
     y, sr, _ = spatialfoa.read_audio(path)

@@ -3,11 +3,13 @@
 Frames are uint8 RGB arrays (T, H, W, 3) in the equirect convention of docs/conventions.md
 (column W/2 = front, azimuth growing to the left, top row = zenith). Times are seconds from the
 first frame of the video stream. Audio is read by :func:`spatialfoa.read_audio`.
+:func:`write_video` writes such a video (h264, optional multichannel AAC) as MP4.
 
 >>> frames = read_frames("video/clip.mp4", start=2.0, n_frames=8, fps=16.0)   # doctest: +SKIP
 >>> frames.shape                                                             # doctest: +SKIP
 (8, 128, 256, 3)
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,10 @@ from spatialfoa.validation import FOAError
 
 #: Container extensions searched for equirectangular videos.
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
+
+#: FFmpeg channel layout :func:`write_video` gives AAC audio of each channel count by default.
+#: 6 channels are "6.0" (FL FR FC BL BR BC), not "5.1": the encoder low-passes 5.1's LFE channel.
+AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 6: "6.0"}
 
 
 class VideoError(FOAError):
@@ -97,6 +103,94 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None):
             if id(f) not in arrays:
                 arrays[id(f)] = f.to_ndarray(format="rgb24", **resize)
         return np.stack([arrays[id(f)] for f in picked])
+
+
+def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *, crf=20,
+                gop=None, faststart=False, atomic=False):
+    """Write an MP4: h264 video (yuv420p) and, optionally, AAC audio with its channels in order.
+
+    ``frames``: uint8 RGB frames (T, H, W, 3), an array or any iterable of (H, W, 3) arrays
+    (H and W even, taken from the first frame), frame k at ``k / fps`` s. ``fps``: frames per
+    second (a float is stored as a fraction with denominator <= 1001). Video: libx264, preset
+    veryfast, one thread, quality ``crf`` (20 default; 0 = lossless after the yuv420p conversion,
+    which halves the chroma resolution), a keyframe every ``gop`` frames (default: every second).
+
+    ``audio``: float32 (channels, samples) at ``sample_rate`` Hz, roughly within [-1, 1],
+    encoded as AAC at 64 kb/s per channel with FFmpeg channel ``layout`` (default from the
+    channel count, :data:`AAC_LAYOUTS`: "mono", "stereo", "3.0", "quad", "6.0"); channel i of
+    the array is channel i of the file, so spatial (e.g. ambiX) audio keeps its order. Encoder
+    options ``aac_coder=fast``, ``aac_is=0``, ``aac_pns=0``: intensity stereo and perceptual
+    noise substitution replace a channel pair's signals in some bands by copies or by new noise,
+    which destroys the inter-channel (spatial) cues; the fast coder is ~3x quicker than the
+    default and keeps ~18 dB SNR per channel below 4 kHz.
+
+    The container is MP4 whatever the suffix, index ("moov") at the end unless
+    ``faststart=True``. ``atomic=True`` writes ``path + ".part"`` and renames it over ``path``,
+    so an interrupted write leaves no partial file under the final name. Returns ``path``.
+
+    >>> write_video("clip.mp4", np.zeros((16, 128, 256, 3), np.uint8), 16,
+    ...             np.zeros((4, 24000), np.float32), 24000)          # doctest: +SKIP
+    PosixPath('clip.mp4')
+    """
+    import av
+    from fractions import Fraction
+
+    path = Path(path)
+    frames = iter(frames)
+    try:
+        first = np.asarray(next(frames))
+    except StopIteration:
+        raise ValueError(f"{path}: no frames to write") from None
+    if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
+        raise ValueError(f"{path}: frames must be uint8 RGB (H, W, 3), got {first.dtype} "
+                         f"{first.shape}")
+    if audio is not None:
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 2:
+            raise ValueError(f"{path}: audio must be (channels, samples), got {audio.shape}")
+        if sample_rate is None:
+            raise ValueError(f"{path}: audio needs a sample_rate")
+        if layout is None:
+            if audio.shape[0] not in AAC_LAYOUTS:
+                raise ValueError(f"{path}: no default layout for {audio.shape[0]} channels; "
+                                 "pass layout=")
+            layout = AAC_LAYOUTS[audio.shape[0]]
+    rate = Fraction(fps).limit_denominator(1001)
+    gop = max(1, round(float(fps))) if gop is None else int(gop)
+    target = path.with_name(path.name + ".part") if atomic else path
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(target), "w", format="mp4", options=options) as out:
+        vs = out.add_stream("libx264", rate=rate, options={
+            "crf": str(crf), "preset": "veryfast", "g": str(gop), "threads": "1"})
+        vs.width, vs.height, vs.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
+        if audio is not None:
+            sr = int(sample_rate)
+            a = out.add_stream("aac", rate=sr, layout=layout, options={
+                "aac_coder": "fast", "aac_is": "0", "aac_pns": "0"})
+            a.bit_rate = 64000 * audio.shape[0]
+            for i in range(0, audio.shape[1], 1024):
+                fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i:i + 1024]),
+                                                format="fltp", layout=layout)
+                fr.sample_rate, fr.pts = sr, i
+                for p in a.encode(fr):
+                    out.mux(p)
+            for p in a.encode():
+                out.mux(p)
+        for k, img in enumerate(_chain(first, frames)):
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            fr.pts = k
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    if atomic:
+        os.replace(target, path)
+    return path
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def probe_video(path):
