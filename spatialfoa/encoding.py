@@ -5,7 +5,7 @@ front (+pi/2 = left), elevation up from the horizon; radians; arrays (channels, 
 """
 import numpy as np
 
-from .validation import FOAError, as_audio
+from .validation import FOAError, as_audio, positive_int
 
 GOLDEN_ANGLE = np.pi * (3.0 - np.sqrt(5.0))
 
@@ -28,12 +28,6 @@ def _finite_angles(**angles):
         shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
         raise FOAError(f"angle shapes do not broadcast: {shapes}") from None
     return out
-
-
-def _positive_int(value, name):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
-        return int(value)
-    raise FOAError(f"{name} must be a positive integer, got {value!r}")
 
 
 def direction_vector(azimuth, elevation):
@@ -100,8 +94,8 @@ def diffuse_field(n_samples, n_directions=240, rng=None, dtype=np.float64):
     as much dipole energy as omni energy). ``rng`` is None, a seed or a ``numpy.random.Generator``.
     Example: ``x = diffuse_field(24000, rng=0)``; ``(x[1:] ** 2).sum() / (x[0] ** 2).sum()`` ≈ 1.
     """
-    n_samples = _positive_int(n_samples, "n_samples")
-    n_directions = _positive_int(n_directions, "n_directions")
+    n_samples = positive_int(n_samples, "n_samples")
+    n_directions = positive_int(n_directions, "n_directions")
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise FOAError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     rng = np.random.default_rng(rng)

@@ -30,7 +30,7 @@ import scipy.fft
 import scipy.signal
 
 from . import _feature_kernels as _k
-from .validation import FOAError, as_audio, check_sample_rate
+from .validation import FOAError, as_audio, check_sample_rate, positive_int
 
 __all__ = ["stft", "mel_filterbank", "logmel", "intensity_vector", "ild_ipd", "foa_iv", "icf",
            "FEATURE_CHANNELS", "LOG_EPS"]
@@ -48,15 +48,8 @@ _PAD_MODES = ("constant", "reflect")
 _BLOCK_FRAMES = 256
 
 
-def _positive_int(value, name, minimum=1):
-    """``value`` as an int >= ``minimum``, or raise FOAError naming ``name``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum:
-        return int(value)
-    raise FOAError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _frame_params(n_fft, hop_length):
-    return _positive_int(n_fft, "n_fft", 2), _positive_int(hop_length, "hop_length")
+    return positive_int(n_fft, "n_fft", 2), positive_int(hop_length, "hop_length")
 
 
 def _window(window, n_fft, dtype):
@@ -170,8 +163,8 @@ def mel_filterbank(sr, n_fft=512, n_mels=128, fmin=0.0, fmax=None):
     before modifying). Example: ``mel_filterbank(24000).shape`` -> (128, 257).
     """
     sr = check_sample_rate(sr)
-    n_fft = _positive_int(n_fft, "n_fft", 2)
-    n_mels = _positive_int(n_mels, "n_mels")
+    n_fft = positive_int(n_fft, "n_fft", 2)
+    n_mels = positive_int(n_mels, "n_mels")
     return _mel_matrix(sr, n_fft, n_mels, *_mel_range(sr, fmin, fmax))
 
 
@@ -182,7 +175,7 @@ def _band_features(kernel, n_out, n_db, x, sr, channels, name, n_fft, hop_length
     10·log10 of its first ``n_db`` channels (``None``: all)."""
     sr = check_sample_rate(sr)
     n_fft, hop_length = _frame_params(n_fft, hop_length)
-    n_mels = _positive_int(n_mels, "n_mels")
+    n_mels = positive_int(n_mels, "n_mels")
     bands = _mel_bands(sr, n_fft, n_mels, *_mel_range(sr, fmin, fmax))
     x = as_audio(x, channels=channels, name=name, min_samples=hop_length)
     x = x.astype(np.float32, copy=False)

@@ -20,8 +20,8 @@ import scipy.ndimage
 
 from . import _feature_kernels as _k
 from .encoding import cartesian_to_spherical, direction_vector
-from .features import _blocks, _frame_params, _positive_int, _spectra, _window
-from .validation import FOAError, as_audio, check_sample_rate
+from .features import _blocks, _frame_params, _spectra, _window
+from .validation import FOAError, as_audio, check_sample_rate, positive_int
 
 __all__ = ["AcousticMap", "acoustic_map", "dominant_directions"]
 
@@ -42,8 +42,8 @@ def _votes(x, sr, n_azimuth, n_elevation, n_fft, hop_length, fmin, fmax):
     """Validate and return (hist (n_el, n_az), vec (n_el, n_az, 3)): the summed |I| and I
     per cell (see :func:`spatialfoa._feature_kernels.intensity_votes`)."""
     sr = check_sample_rate(sr)
-    n_azimuth = _positive_int(n_azimuth, "n_azimuth")
-    n_elevation = _positive_int(n_elevation, "n_elevation")
+    n_azimuth = positive_int(n_azimuth, "n_azimuth")
+    n_elevation = positive_int(n_elevation, "n_elevation")
     n_fft, hop_length = _frame_params(n_fft, hop_length)
     try:
         fmin, fmax = float(fmin), min(float(fmax), sr / 2.0)
@@ -132,7 +132,7 @@ def dominant_directions(x, sr, k=1, min_separation=np.pi / 6, smoothing=1.0, n_a
     array([[62., 22.],
            [nan, nan]])
     """
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     try:
         min_separation, smoothing = float(min_separation), float(smoothing)
     except (TypeError, ValueError):

@@ -18,8 +18,8 @@ from the front (0, 0). (Applying the pitch before the yaw, as in the reference c
 import numpy as np
 
 from ._mixing import crossfade, mix
-from .encoding import _finite_angles, _positive_int
-from .validation import FOAError, as_audio
+from .encoding import _finite_angles
+from .validation import FOAError, as_audio, positive_int
 
 _ACN_FROM_XYZ = [1, 2, 0]   # ACN dipoles Y, Z, X are xyz components 1, 2, 0
 
@@ -101,7 +101,7 @@ def rotate_blocks(x, yaw, pitch, roll, block_size):
     Example: ``rotate_blocks(x, np.linspace(0, np.pi, 10), 0, 0, x.shape[1] // 10)``.
     """
     x = as_audio(x, channels=4)
-    block_size = _positive_int(block_size, "block_size")
+    block_size = positive_int(block_size, "block_size")
     n_blocks = -(-x.shape[1] // block_size)
     angles = _finite_angles(yaw=yaw, pitch=pitch, roll=roll)
     if angles[0].ndim > 1 or angles[0].size not in (1, n_blocks):

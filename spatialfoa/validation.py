@@ -36,9 +36,17 @@ def as_audio(x, channels=None, name="x", min_samples=1):
     return x
 
 
+def positive_int(value, name, minimum=1):
+    """Return ``value`` as an int >= ``minimum`` (bools refused), or raise :class:`FOAError`."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum:
+        return int(value)
+    raise FOAError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 def check_sample_rate(sr, minimum=1000, maximum=768000):
     """Return ``sr`` as a positive int, or raise :class:`FOAError`."""
-    if isinstance(sr, bool) or not np.isscalar(sr) or float(sr) != int(sr):
+    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(sr) or float(sr) != int(sr):
         raise FOAError(f"sample rate must be a positive integer in Hz, got {sr!r}")
     sr = int(sr)
     if not minimum <= sr <= maximum:
