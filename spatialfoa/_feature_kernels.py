@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
+
+from . import _jit
 
 #: Signals at least this long (samples per channel, ~11 s at 24 kHz) are processed on
 #: ``numba.get_num_threads()`` threads; shorter ones (e.g. 1 s training clips) on the caller's.
@@ -38,7 +39,7 @@ def run_blocks(work, starts, n_samples):
         return list(pool.map(work, starts))
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def windowed_frames(x, window, hop, pad, t0, out):
     """out[c, i, :] = window · x[c, s : s + n_fft] with s = (t0 + i)·hop − pad; samples outside
     0..n−1 read as zeros (centred frames of a zero-padded signal when pad = n_fft // 2)."""
@@ -59,7 +60,7 @@ def windowed_frames(x, window, hop, pad, t0, out):
                     frame[j] = window[j] * row[s] if 0 <= s < n else 0.0
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def mel_powers(spec, weights, ptr, lo, eps, out):
     """out[c, t, m] = Σ_k mel[m, k]·|spec[c, t, k]|² + eps (the caller takes 10·log10).
 
@@ -97,7 +98,7 @@ def mel_powers(spec, weights, ptr, lo, eps, out):
                     out[c0 + 3, t, m] = a3 + eps
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def foa_bands(spec, weights, ptr, lo, eps, out):
     """FOA-IV (paper Eq. 7-8) from ambiX spectra (4, frames, bins) into out (7, frames, mels).
 
@@ -150,7 +151,7 @@ def foa_bands(spec, weights, ptr, lo, eps, out):
                 out[6, t, m] = 0.0
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def stereo_bands(spec, weights, ptr, lo, eps, out):
     """ICF parts (paper Eq. 10-12) from stereo spectra (2, frames, bins) into out (5, frames,
     mels): out[0:2] = mel powers of L, R + eps (the caller takes 10·log10 and sets out[2] to
@@ -190,7 +191,7 @@ def stereo_bands(spec, weights, ptr, lo, eps, out):
                 out[4, t, m] = 0.0
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def lowpass_energies(x, taps, m0, m1, block):
     """Σ_m y_c[m]² over m0 <= m < m1 for each row c of ``x``: (channels,) float64, where
     y_c[m] = Σ_j h[j]·x[c, m·D + j] is the 'valid' correlation of ``x`` with an FIR h, taken
@@ -236,7 +237,7 @@ def lowpass_energies(x, taps, m0, m1, block):
     return out
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@_jit.kernel()
 def intensity_votes(spec, k0, k1, n_azimuth, n_elevation):
     """Histogram of per-bin active-intensity directions from ambiX spectra (4, frames, bins).
 
