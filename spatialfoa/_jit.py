@@ -1,7 +1,10 @@
 """How spatialfoa compiles and enters its numba kernels (private).
 
 * :func:`kernel` is ``numba.njit(cache=True, nogil=True, ...)``: the GIL is released, so
-  kernels run concurrently from several Python threads.
+  kernels run concurrently from several Python threads. Where numba finds no writable cache
+  folder (a read-only install, no writable home: "cannot cache function ...: no locator
+  available"), the kernels are cached in a private per-user folder under the temporary
+  directory instead, or compiled without a cache if that fails too, with one warning.
 * Parallel (``prange``) kernels are entered through :func:`run`: one thread at a time holds
   :data:`PARALLEL_LOCK` and runs the parallel kernel; a thread that finds it taken runs the
   serial twin instead (same arithmetic, on its own core). numba's workqueue layer aborts the
@@ -14,7 +17,9 @@
   are one process per core anyway). workqueue and tbb children keep running in parallel.
 """
 import os
+import tempfile
 import threading
+import warnings
 
 import numba
 from numba import njit
@@ -25,8 +30,73 @@ _state = {"fork_serial": False, "parallel_calls": 0, "serial_calls": 0}
 
 
 def kernel(**options):
-    """``numba.njit(cache=True, nogil=True, **options)``."""
-    return njit(cache=True, nogil=True, **options)
+    """``numba.njit(cache=True, nogil=True, **options)``, with the cache fallback above."""
+    def decorate(func):
+        try:
+            return njit(cache=True, nogil=True, **options)(func)
+        except RuntimeError as err:
+            if "no locator available" not in str(err):
+                raise
+            reason = str(err)
+        dispatcher = njit(nogil=True, **options)(func)
+        _fallback_cache(dispatcher, reason)
+        return dispatcher
+    return decorate
+
+
+_warned = []
+
+
+def _fallback_dir():
+    """A cache folder only this user can write (created 0700), or None."""
+    path = os.path.join(tempfile.gettempdir(), f"spatialfoa-numba-cache-{os.getuid()}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    # refuse a folder someone else could have planted (pickled code is loaded from it)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022 or not os.access(path, os.W_OK):
+        return None
+    return path
+
+
+def _fallback_cache(dispatcher, reason):
+    """Give ``dispatcher`` an on-disk cache in :func:`_fallback_dir`, else none; warn once."""
+    where = _fallback_dir()
+    if where is not None:
+        try:
+            from numba.core import caching
+
+            class Locator(caching.UserProvidedCacheLocator):
+                def __init__(self, py_func, py_file):
+                    self._py_file = py_file
+                    self._lineno = py_func.__code__.co_firstlineno
+                    self._cache_path = os.path.join(where,
+                                                    self.get_suitable_cache_subpath(py_file))
+
+                @classmethod
+                def from_function(cls, py_func, py_file):
+                    # skip UserProvidedCacheLocator's test of numba.config.CACHE_DIR
+                    return super(caching.UserProvidedCacheLocator, cls).from_function(
+                        py_func, py_file)
+
+            class Impl(caching.CompileResultCacheImpl):
+                _locator_classes = [Locator]
+
+            class Cache(caching.FunctionCache):
+                _impl_class = Impl
+
+            dispatcher._cache = Cache(dispatcher.py_func)
+        except Exception:                   # numba internals changed, or still no locator
+            where = None
+    if not _warned:
+        _warned.append(True)
+        then = (f"caching the compiled kernels in {where}" if where else
+                "compiling the kernels without a cache (again in every process)")
+        warnings.warn(f"spatialfoa: numba cannot cache next to the package or in the user "
+                      f"cache folder ({reason}); {then}. Set NUMBA_CACHE_DIR to a writable "
+                      f"folder to choose one.", RuntimeWarning, stacklevel=3)
 
 
 def _threading_layer():

@@ -152,7 +152,8 @@ def _mix_in_child(n):
 
 def test_parallel_kernel_survives_fork():
     """A process that ran the parallel kernel can still run it in fork()ed children
-    (DataLoader workers): GNU OpenMP would abort them, so spatialfoa selects a fork-safe layer."""
+    (DataLoader workers): GNU OpenMP would abort them, so children of such a process run the
+    serial kernels (spatialfoa._jit)."""
     import multiprocessing
 
     n = 2 * _mixing.PARALLEL_MIN_SAMPLES
