@@ -248,7 +248,7 @@ def list_inputs(input_dir, video=False):
     """Audio/video files under ``input_dir`` (recursive, sorted); with ``video``, only video
     containers (.mp4, .mkv, .webm, .mov)."""
     from avsa_learn.data.video import VIDEO_EXTENSIONS
-    from spatialfoa.cli import collect_files
+    from spatialfoa.audio_io import collect_files
 
     files = collect_files([input_dir])
     if video:

@@ -23,8 +23,8 @@ _EXPORTS = {
     "features": ["stft", "mix_stft", "frame_lengths", "mel_filterbank", "logmel",
                  "intensity_vector", "ild_ipd", "foa_iv", "icf", "FEATURE_CHANNELS"],
     "validity": ["energy_ratio", "is_ambix", "diagnose_ratio"],
-    "audio_io": ["read_audio", "write_audio", "read_sa3d", "resample"],
-    "check": ["check_ambix", "check_array", "CheckResult"],
+    "audio_io": ["read_audio", "write_audio", "read_sa3d", "resample", "collect_files"],
+    "check": ["check_ambix", "check_array", "check_files", "CheckResult"],
     "localization": ["acoustic_map", "dominant_directions", "AcousticMap"],
 }
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)

@@ -8,7 +8,11 @@ to map the file to ambiX (ACN W, Y, Z, X; SN3D) with :func:`spatialfoa.formats.t
 Damaged files: a file that is cut short (truncated WAV/FLAC, an MP4 whose ``moov`` box comes
 first) is read up to where it stops, with a line in ``info["warnings"]``; a file from which no
 audio at all can be decoded (random bytes, an MP4 cut before its ``moov`` box, no audio stream,
-zero samples) raises :class:`spatialfoa.validation.FOAError` naming the file.
+zero samples) raises :class:`spatialfoa.validation.FOAError` naming the file. A decoded
+frame whose channel count, sample format or buffer size differs from the stream's (damaged
+headers can make FFmpeg decode, say, 24 channels from a 6-channel stream) is never converted
+(``to_ndarray`` would read past its buffers): reading stops there with a warning, or raises
+FOAError if it is the first frame. Any other error of the decoders is a FOAError naming the file.
 """
 import math
 import os
@@ -20,8 +24,8 @@ import numpy as np
 from .sa3d import read_sa3d  # re-exported: spatialfoa.read_sa3d lives here in the public API
 from .validation import FOAError, as_audio, check_sample_rate
 
-__all__ = ["read_audio", "write_audio", "read_sa3d", "SOUNDFILE_EXTENSIONS", "PYAV_EXTENSIONS",
-           "AUDIO_EXTENSIONS"]
+__all__ = ["read_audio", "write_audio", "read_sa3d", "collect_files", "SOUNDFILE_EXTENSIONS",
+           "PYAV_EXTENSIONS", "AUDIO_EXTENSIONS"]
 
 #: Extensions read with soundfile (libsndfile).
 SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc",
@@ -29,8 +33,25 @@ SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aif
 #: Extensions read with PyAV (FFmpeg).
 PYAV_EXTENSIONS = frozenset({".mp4", ".mov", ".m4a", ".m4v", ".mkv", ".mka", ".webm", ".aac",
                              ".opus", ".mp3"})
-#: Every extension :func:`read_audio` reads (used by the CLI to walk folders).
+#: Every extension :func:`read_audio` reads (used by :func:`collect_files` to walk folders).
 AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | PYAV_EXTENSIONS
+
+
+def collect_files(paths):
+    """Files named in ``paths`` plus the audio/video files (:data:`AUDIO_EXTENSIONS`) found
+    recursively in the folders among them, each folder's sorted; a list of Paths.
+
+    Raises FOAError for a path that does not exist."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*")
+                                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise FOAError(f"{p}: no such file or folder")
+    return files
 
 _BLOCK = 4096  # frames per soundfile read (small: a damaged file loses at most one block)
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
@@ -68,10 +89,17 @@ def read_audio(path, layout=None, max_seconds=None, offset=0.0):
         max_seconds = float(max_seconds)
         if not max_seconds > 0:
             raise FOAError(f"{path}: max_seconds must be > 0, got {max_seconds}")
-    if path.suffix.lower() in SOUNDFILE_EXTENSIONS:
-        x, info = _read_soundfile(path, max_seconds, offset)
-    else:
-        x, info = _read_pyav(path, max_seconds, offset)
+    reader = _read_soundfile if path.suffix.lower() in SOUNDFILE_EXTENSIONS else _read_pyav
+    try:
+        x, info = reader(path, max_seconds, offset)
+    except FOAError:
+        raise
+    except MemoryError:
+        raise FOAError(f"{path}: damaged file: its header asks for more memory than "
+                       "available") from None
+    except Exception as err:   # a decoder's own error on a damaged file (AttributeError...)
+        raise FOAError(f"{path}: cannot read (damaged or unsupported file): "
+                       f"{type(err).__name__}: {err}") from None
     if x.shape[1] == 0:
         raise FOAError(f"{path}: no audio samples"
                        + (f" after offset {offset} s" if offset > 0 else ""))
@@ -224,10 +252,16 @@ def _read_pyav(path, max_seconds, offset):
             raise FOAError(f"{path}: no audio stream (the file has {kinds})")
         stream = container.streams.audio[0]
         ctx = stream.codec_context
+        if ctx is None:
+            raise FOAError(f"{path}: the audio stream has no decoder (damaged or unsupported "
+                           f"codec)")
         sr = int(ctx.sample_rate or stream.rate or 0)
         if sr <= 0:
             raise FOAError(f"{path}: the audio stream has no sample rate")
         channels = int(ctx.channels)
+        if channels <= 0:
+            raise FOAError(f"{path}: the audio stream declares no channels")
+        fmt_name = ctx.format.name if ctx.format is not None else None
         stream_duration = (float(stream.duration * stream.time_base)
                            if stream.duration is not None and stream.time_base is not None
                            else None)
@@ -253,6 +287,15 @@ def _read_pyav(path, max_seconds, offset):
                     pos = int(round(frame.pts * stream.time_base * sr))
                 elif pos is None:
                     pos = 0
+                fmt_name = fmt_name or frame.format.name
+                bad = _frame_mismatch(frame, channels, fmt_name)
+                if bad is not None:
+                    if got == 0 and not pieces:
+                        raise FOAError(f"{path}: cannot decode audio (damaged file): {bad}")
+                    warnings.append(f"damaged: decoding stopped at {(start + got) / sr:.3f} s "
+                                    f"({bad})")
+                    info["duration"] = (start + got) / sr
+                    break
                 a = _frame_to_float(frame, channels)
                 lo = max(0, start - pos)
                 pos += a.shape[1]
@@ -283,6 +326,26 @@ def _read_pyav(path, max_seconds, offset):
                 info["duration"] = (start + x.shape[1]) / sr
         info["warnings"] = warnings
     return np.ascontiguousarray(x, dtype=np.float32), info
+
+
+def _frame_mismatch(frame, channels, fmt_name):
+    """Why a decoded PyAV frame cannot be the stream's (channels, format), or None if it can.
+
+    Checked before ``to_ndarray``, which trusts the frame's layout and would read past the
+    plane buffers of a frame that a damaged stream decoded inconsistently."""
+    n = frame.layout.nb_channels
+    fmt = frame.format
+    if n != channels:
+        return f"a decoded frame has {n} channels, the stream {channels}"
+    if fmt.name != fmt_name or fmt.name.rstrip("p") not in ("flt", "dbl", *_SCALE):
+        return f"a decoded frame has sample format {fmt.name}, the stream {fmt_name}"
+    planes = frame.planes
+    if len(planes) != (channels if fmt.is_planar else 1):
+        return f"a decoded frame has {len(planes)} planes for {channels} channels"
+    need = frame.samples * fmt.bytes * (1 if fmt.is_planar else channels)
+    if any(p.buffer_size < need for p in planes):
+        return "a decoded frame's buffers are shorter than its samples"
+    return None
 
 
 def _frame_to_float(frame, channels):

@@ -16,7 +16,12 @@ It also fails, with a reason, when W is silent, when two or more dipoles are dig
 ``n3d_to_sn3d``...).
 """
 import math
+import multiprocessing
+import threading
+import time
+from collections import deque
 from dataclasses import asdict, dataclass
+from multiprocessing.connection import wait
 
 import numpy as np
 
@@ -24,7 +29,8 @@ from .audio_io import read_audio
 from .sa3d import read_sa3d, sa3d_to_ambix_order
 from .validation import FOAError, check_sample_rate
 
-__all__ = ["CheckResult", "check_ambix", "check_array", "check_loaded", "load_ambix"]
+__all__ = ["CheckResult", "check_ambix", "check_array", "check_loaded", "check_files",
+           "load_ambix"]
 
 _NAMES = "WYZX"
 
@@ -113,6 +119,111 @@ def check_ambix(path, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
         return CheckResult(path=path, passes=False, reason="unreadable", error=str(err))
     return check_loaded(x, sr, info, sa3d=_sa3d_or_none(path), tau=tau, cutoff=cutoff,
                         layout=layout, path=path)
+
+
+def check_files(paths, *, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None, jobs=1,
+                timeout=None, progress=None):
+    """:func:`check_ambix` of every file in ``paths``, each decoded in a worker process.
+
+    ``jobs`` worker processes take one file at a time; a worker that dies (a decoder crash on a
+    damaged file) or takes longer than ``timeout`` seconds on one file (None: no limit) makes
+    that file's result ``passes=False, reason="unreadable"`` with the cause in ``error``, and
+    a fresh worker takes the next file: every file gets a result. Any other exception of one
+    file is that file's failure too. ``progress`` is called with no argument after each file.
+    Returns the CheckResults in the order of ``paths``. Workers are forked when this process
+    has a single thread (fast), else spawned.
+    """
+    paths = [str(p) for p in paths]
+    options = (tau, cutoff, layout, max_seconds)
+    results = [None] * len(paths)
+    if not paths:
+        return results
+    method = "fork" if (threading.active_count() == 1 and
+                        "fork" in multiprocessing.get_all_start_methods()) else "spawn"
+    ctx = multiprocessing.get_context(method)
+    if method == "fork":            # forked workers inherit these imports (scipy.signal: ~1 s)
+        import av  # noqa: F401
+        import soundfile  # noqa: F401
+
+        from . import validity  # noqa: F401
+    todo = deque(range(len(paths)))
+    workers = []                                   # [process, connection, file index, start]
+
+    def start():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_check_worker, args=(child, options), daemon=True)
+        proc.start()
+        child.close()
+        workers.append([proc, parent, None, 0.0])
+
+    def finish(worker, result):
+        results[worker[2]] = result
+        worker[2] = None
+        if progress is not None:
+            progress()
+
+    def stop(worker, why):
+        worker[0].kill()
+        worker[0].join()
+        worker[1].close()
+        workers.remove(worker)
+        finish(worker, CheckResult(path=paths[worker[2]], passes=False, reason="unreadable",
+                                   error=why))
+
+    try:
+        while todo or any(w[2] is not None for w in workers):
+            while todo and len(workers) < max(1, int(jobs)):
+                start()
+            for w in workers:
+                if w[2] is None and todo:
+                    w[2] = todo.popleft()
+                    w[3] = time.monotonic()
+                    w[1].send(paths[w[2]])
+            busy = [w for w in workers if w[2] is not None]
+            ready = wait([w[1] for w in busy] + [w[0].sentinel for w in busy], timeout=0.5)
+            for w in busy:
+                if w[1] in ready:
+                    try:
+                        finish(w, w[1].recv())
+                        continue
+                    except (EOFError, OSError):
+                        pass
+                if w[1] in ready or w[0].sentinel in ready:
+                    w[0].join()
+                    stop(w, f"the decoder crashed (worker process exit code {w[0].exitcode})")
+                elif timeout is not None and time.monotonic() - w[3] > timeout:
+                    stop(w, f"timed out after {timeout:g} s")
+    finally:
+        for w in workers:
+            try:
+                w[1].send(None)
+            except OSError:
+                pass
+            w[0].join(timeout=5)
+            if w[0].is_alive():
+                w[0].kill()
+    return results
+
+
+def _check_worker(conn, options):
+    """Worker loop of :func:`check_files`: receive paths, send back CheckResults."""
+    while True:
+        try:
+            path = conn.recv()
+        except EOFError:
+            return
+        if path is None:
+            return
+        conn.send(check_guarded(path, *options))
+
+
+def check_guarded(path, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
+    """:func:`check_ambix`, turning any exception into that file's failed result."""
+    try:
+        return check_ambix(path, tau=tau, cutoff=cutoff, layout=layout, max_seconds=max_seconds)
+    except Exception as err:
+        return CheckResult(path=str(path), passes=False, reason="unreadable",
+                           error=f"{type(err).__name__}: {err}")
 
 
 def check_loaded(x, sr, info, sa3d=None, tau=0.1, cutoff=4000.0, layout=None, path=None):

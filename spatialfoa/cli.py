@@ -11,14 +11,12 @@ import csv
 import io
 import json
 import math
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .validation import FOAError
 
-__all__ = ["main", "build_parser", "collect_files"]
+__all__ = ["main", "build_parser"]
 
 _TABLE_COLUMNS = ("file", "ch", "sr", "dur (s)", "ratio", "result", "reason")
 
@@ -75,6 +73,8 @@ def build_parser():
     p.add_argument("--layout", choices=sorted(LAYOUTS), metavar="NAME", help=layout_help)
     p.add_argument("--max-seconds", type=float, help="check only the first N seconds of each file")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds allowed per file before it counts as unreadable (default 600)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="FILE", help="write the results as CSV")
     p.add_argument("--quiet", "-q", action="store_true",
@@ -162,42 +162,10 @@ def main(argv=None):
         return 1
 
 
-def collect_files(paths):
-    """Files named in ``paths`` plus audio/video files found recursively in folders (sorted).
-
-    Raises FOAError for a path that does not exist."""
-    from .audio_io import AUDIO_EXTENSIONS
-
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*")
-                                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise FOAError(f"{p}: no such file or folder")
-    return files
-
-
-def _check_one(path, tau, cutoff, layout, max_seconds):
-    from .check import check_ambix
-
-    try:
-        return check_ambix(path, tau=tau, cutoff=cutoff, layout=layout, max_seconds=max_seconds)
-    except Exception as err:  # a batch goes on whatever one file does
-        return _crashed(path, err)
-
-
-def _crashed(path, err):
-    from .check import CheckResult
-
-    return CheckResult(path=str(path), passes=False, reason="unreadable",
-                       error=f"{type(err).__name__}: {err}")
-
-
 def _cmd_check(args, parser):
     from tqdm import tqdm
+
+    from .audio_io import collect_files
 
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
@@ -207,34 +175,28 @@ def _cmd_check(args, parser):
         parser.error("--cutoff must be > 0 Hz")
     if args.max_seconds is not None and not args.max_seconds > 0:
         parser.error("--max-seconds must be > 0")
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error("--timeout must be > 0 s")
     try:
         files = collect_files(args.paths)
     except FOAError as err:
         parser.error(str(err))
     if not files:
         parser.error("no audio/video files found in " + ", ".join(args.paths))
-    options = (args.tau, args.cutoff, args.layout, args.max_seconds)
-    results = [None] * len(files)
+    from .check import check_files, check_guarded
+
+    options = dict(tau=args.tau, cutoff=args.cutoff, layout=args.layout,
+                   max_seconds=args.max_seconds)
+    tqdm.monitor_interval = 0       # no monitor thread: check_files then forks its workers
     bar = tqdm(total=len(files), unit="file", desc="checking", file=sys.stderr,
                disable=args.quiet)
     with bar:
-        if args.jobs == 1 or len(files) == 1:
-            for i, f in enumerate(files):
-                results[i] = _check_one(str(f), *options)
-                bar.update()
+        if len(files) == 1:
+            results = [check_guarded(str(files[0]), **options)]
         else:
-            # spawn, not fork: forking a process whose numba/OpenMP threads ran is unsafe
-            with ProcessPoolExecutor(max_workers=min(args.jobs, len(files)),
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(_check_one, str(f), *options): i
-                           for i, f in enumerate(files)}
-                for future in as_completed(futures):
-                    i = futures[future]
-                    try:
-                        results[i] = future.result()
-                    except Exception as err:  # e.g. a worker killed by a crashing decoder
-                        results[i] = _crashed(files[i], err)
-                    bar.update()
+            # each file decoded in a worker process: a decoder crash fails that file only
+            results = check_files(files, jobs=args.jobs, timeout=args.timeout,
+                                  progress=bar.update, **options)
     if args.json is not None:
         text = json.dumps([r.to_dict() for r in results], indent=2)
         if args.json == "-":
