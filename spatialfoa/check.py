@@ -295,7 +295,7 @@ def _positive(value, message):
 def _sa3d_or_none(path):
     try:
         return read_sa3d(path)
-    except FOAError:  # a malformed box: treat the file as unlabelled
+    except Exception:  # a malformed or damaged box: treat the file as unlabelled
         return None
 
 

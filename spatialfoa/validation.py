@@ -2,6 +2,11 @@
 import numpy as np
 
 
+#: Integer PCM dtypes -> (offset, full scale), as soundfile / libsndfile read them.
+_PCM_SCALE = {np.dtype(np.int8): (0.0, 2.0 ** 7), np.dtype(np.int16): (0.0, 2.0 ** 15),
+              np.dtype(np.int32): (0.0, 2.0 ** 31), np.dtype(np.uint8): (128.0, 2.0 ** 7)}
+
+
 class FOAError(ValueError):
     """Bad input to a spatialfoa function (wrong shape, channel count, non-finite samples...)."""
 
@@ -9,14 +14,21 @@ class FOAError(ValueError):
 def as_audio(x, channels=None, name="x", min_samples=1):
     """Return ``x`` as a 2-D float array (channels, samples), or raise :class:`FOAError`.
 
-    float32 and float64 are kept as given, anything else becomes float64. ``channels`` is an
-    int or a tuple of allowed channel counts; ``min_samples`` the shortest length accepted.
+    float32 and float64 are kept as given. Integer PCM is scaled to [-1, 1) as soundfile reads
+    it: int8, int16 and int32 are divided by 2^7, 2^15, 2^31 (full scale), uint8 (8-bit WAV)
+    becomes (x - 128) / 128; other numbers (e.g. int64 from a Python list, bool) become float64
+    unscaled. ``channels`` is an int or a tuple of allowed channel counts; ``min_samples`` the
+    shortest length accepted.
     """
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise FOAError(f"{name}: expected a numeric array, got dtype {x.dtype}")
-        x = x.astype(np.float64)
+        if x.dtype in _PCM_SCALE:
+            offset, scale = _PCM_SCALE[x.dtype]
+            x = (x.astype(np.float64) - offset) / scale
+        else:
+            x = x.astype(np.float64)
     if x.ndim != 2:
         raise FOAError(f"{name}: expected a 2-D array (channels, samples), got shape {x.shape}")
     if channels is not None:

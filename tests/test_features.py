@@ -384,6 +384,62 @@ def test_run_blocks_keeps_order(monkeypatch):
     assert _k.run_blocks(lambda s: s * 2, starts, 10) == [2 * s for s in starts]
 
 
+# ---- units: defaults follow the sample rate; integer PCM ----
+
+@pytest.mark.parametrize("sr, n_fft, hop", [(24000, 512, 240), (48000, 1024, 480),
+                                             (44100, 1024, 441), (16000, 512, 160),
+                                             (8000, 256, 80)])
+def test_default_frames_are_21_ms_and_10_ms(sr, n_fft, hop):
+    # the window is the next power of two >= 21 ms, the hop 10 ms: 100 frames per second
+    assert F.frame_lengths(sr) == (n_fft, hop)
+    assert n_fft >= 0.021 * sr > n_fft / 2 and hop == round(0.01 * sr)
+    x = RNG.standard_normal((1, sr))
+    assert F.logmel(x, sr).shape == (1, 100, 128)
+    assert F.stft(x, sr).shape == (1, 100, n_fft // 2 + 1)
+    assert F.mel_filterbank(sr).shape == (128, n_fft // 2 + 1)
+    assert F.frame_lengths(sr, 300, 7) == (300, 7)          # explicit sample counts kept
+
+
+def test_24khz_defaults_are_the_paper_settings():
+    x = RNG.standard_normal((4, SR))
+    np.testing.assert_array_equal(F.foa_iv(x, SR), F.foa_iv(x, SR, n_fft=512, hop_length=240))
+
+
+def test_48khz_features_of_a_band_limited_signal_equal_the_24khz_ones():
+    # The same sound at twice the rate: same frames per second and (with fmax = 12 kHz) the
+    # same mel bands on the same bin frequencies (46.875 Hz apart). The unnormalised STFT
+    # sums twice as many samples, so powers are 4x (+20·log10 2 dB); intensity is unchanged.
+    import librosa
+    import scipy.signal
+
+    rng = np.random.default_rng(8)
+    sos = scipy.signal.butter(8, 9000, fs=SR, output="sos")
+    s = scipy.signal.sosfiltfilt(sos, rng.standard_normal((4, 2 * SR)))
+    x24 = plane_wave(s[0], 0.8, 0.3) + 0.3 * s                  # a source + diffuse-ish noise
+    x48 = scipy.signal.resample_poly(x24, 2, 1, axis=1)
+    a, b = F.foa_iv(x24, SR), F.foa_iv(x48, 2 * SR, fmax=SR / 2)
+    assert a.shape == b.shape == (7, 200, 128)
+    centres = librosa.mel_frequencies(130, fmax=SR / 2)[1:-1]
+    band = centres < 8000                                       # where the signal has energy
+    inner = slice(2, -2)                                        # edge frames see the padding
+    np.testing.assert_allclose(b[:4, inner][..., band] - 20 * np.log10(2),
+                               a[:4, inner][..., band], atol=0.1)
+    np.testing.assert_allclose(b[4:, inner][..., band], a[4:, inner][..., band], atol=2e-3)
+
+
+@pytest.mark.parametrize("dtype, full_scale", [(np.int16, 2 ** 15), (np.int32, 2 ** 31)])
+def test_integer_pcm_is_scaled_like_soundfile(tmp_path, dtype, full_scale):
+    import soundfile as sf
+
+    x = np.round(RNG.uniform(-0.5, 0.5, (4, SR)) * full_scale).astype(dtype)
+    path = tmp_path / "pcm.wav"
+    sf.write(str(path), x.T, SR, subtype="PCM_16" if dtype == np.int16 else "PCM_32")
+    as_read = sf.read(str(path), dtype="float64")[0].T              # soundfile's own scaling
+    np.testing.assert_array_equal(as_read, x / full_scale)
+    np.testing.assert_array_equal(F.logmel(x, SR), F.logmel(as_read, SR))
+    np.testing.assert_array_equal(F.foa_iv(x, SR), F.foa_iv(as_read.astype(np.float32), SR))
+
+
 # ---- features from a precomputed STFT (S=) ----
 
 def test_features_from_stft_equal_the_time_domain_path():
