@@ -99,12 +99,14 @@ def mel_powers(spec, weights, ptr, lo, eps, out):
 
 
 @_jit.kernel()
-def foa_bands(spec, weights, ptr, lo, eps, out):
+def foa_bands(spec, weights, ptr, lo, eps, out, per_bin):
     """FOA-IV (paper Eq. 7-8) from ambiX spectra (4, frames, bins) into out (7, frames, mels).
 
     out[0:4] = mel powers of W, Y, Z, X + eps as in :func:`mel_powers` (the caller takes
-    10·log10); out[4:7] = band intensity x, y, z = Σ_k mel·2Re(W*·[X, Y, Z]) /
-    Σ_k mel·(|W|² + |X|² + |Y|² + |Z|²), 0 where that denominator is <= eps (a silent band).
+    10·log10). out[4:7] = intensity x, y, z: with ``per_bin`` False (aggregation "band"),
+    Σ_k mel·2Re(W*·[X, Y, Z]) / Σ_k mel·(|W|² + |X|² + |Y|² + |Z|²); with ``per_bin`` True
+    (aggregation "bin"), Σ_k mel·I_k / Σ_k mel with the per-bin I_k = 2Re(W*·[X, Y, Z]) /
+    (|W|² + |X|² + |Y|² + |Z|²) (0 where that is <= eps). 0 where the band power <= eps.
     """
     n_frames, n_bins = spec.shape[1], spec.shape[2]
     n_mels = lo.size
@@ -123,8 +125,14 @@ def foa_bands(spec, weights, ptr, lo, eps, out):
             q[4, k] = wr * xr + wi * xi
             q[5, k] = wr * yr + wi * yi
             q[6, k] = wr * zr + wi * zi
+            if per_bin:
+                den = q[0, k] + q[1, k] + q[2, k] + q[3, k]
+                scale = 1.0 / den if den > eps else 0.0
+                q[4, k] *= scale
+                q[5, k] *= scale
+                q[6, k] *= scale
         for m in range(n_mels):
-            pw = py = pz = px = ix = iy = iz = 0.0
+            pw = py = pz = px = ix = iy = iz = gs = 0.0
             k = lo[m]
             for j in range(ptr[m], ptr[m + 1]):
                 g = weights[j]
@@ -135,6 +143,7 @@ def foa_bands(spec, weights, ptr, lo, eps, out):
                 ix += g * q[4, k]
                 iy += g * q[5, k]
                 iz += g * q[6, k]
+                gs += g
                 k += 1
             out[0, t, m] = pw + eps
             out[1, t, m] = py + eps
@@ -142,9 +151,10 @@ def foa_bands(spec, weights, ptr, lo, eps, out):
             out[3, t, m] = px + eps
             den = pw + py + pz + px
             if den > eps:
-                out[4, t, m] = 2.0 * ix / den
-                out[5, t, m] = 2.0 * iy / den
-                out[6, t, m] = 2.0 * iz / den
+                norm = 2.0 / gs if per_bin else 2.0 / den
+                out[4, t, m] = ix * norm
+                out[5, t, m] = iy * norm
+                out[6, t, m] = iz * norm
             else:
                 out[4, t, m] = 0.0
                 out[5, t, m] = 0.0

@@ -58,6 +58,7 @@ WINDOW_MS = 21.0
 HOP_MS = 10.0
 
 _PAD_MODES = ("constant", "reflect")
+_AGGREGATIONS = ("band", "bin")
 #: Frames per STFT block in the feature functions: keeps the frame and spectrum buffers in
 #: cache between the FFT and the band kernels, and is the unit of work of the thread pool.
 _BLOCK_FRAMES = 256
@@ -245,7 +246,7 @@ def mel_filterbank(sr, *, n_fft=None, n_mels=128, fmin=0.0, fmax=None):
 
 
 def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_length, window,
-                   n_mels, fmin, fmax):
+                   n_mels, fmin, fmax, extra=()):
     """Validate, then per block of frames: float32 STFT of ``x`` (or the given ``S``), band
     ``kernel`` into a (n_out, frames, n_mels) float32 array (``n_out=None``: one per input
     channel) and 10·log10 of its first ``n_db`` channels (``None``: all)."""
@@ -280,7 +281,7 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
             spec = _spectra(x, win, hop_length, n_fft // 2, t0, count)
         else:
             spec = np.ascontiguousarray(S[:, t0:t0 + count])
-        kernel(spec, *bands, LOG_EPS, part)
+        kernel(spec, *bands, LOG_EPS, part, *extra)
         db = part[:n_db]
         np.log10(db, out=db)
         db *= 10.0
@@ -315,21 +316,24 @@ def logmel(x=None, sr=None, *, S=None, n_fft=None, hop_length=None, window="hann
 
 
 def foa_iv(x=None, sr=None, *, S=None, n_fft=None, hop_length=None, window="hann", n_mels=128,
-           fmin=0.0, fmax=None):
+           fmin=0.0, fmax=None, aggregation="band"):
     """FOA-IV features (paper Eq. 8): (7, frames, n_mels) float32 = log-mel of W, Y, Z, X
     (:func:`logmel`, dB) stacked with the band intensity vector x, y, z
-    (:func:`intensity_vector`). ``x`` is ambiX (4, samples): ACN W, Y, Z, X, SN3D.
+    (:func:`intensity_vector`, ``aggregation`` "band" or "bin"). ``x`` is ambiX (4, samples):
+    ACN W, Y, Z, X, SN3D.
     {common}
 
     >>> foa_iv(np.zeros((4, 24000)), 24000).shape
     (7, 100, 128)
     """
+    if aggregation not in _AGGREGATIONS:
+        raise FOAError(f"aggregation must be one of {_AGGREGATIONS}, got {aggregation!r}")
     return _band_features(_k.foa_bands, 7, 4, x, sr, S, 4, "x (ambiX W, Y, Z, X)", n_fft,
-                          hop_length, window, n_mels, fmin, fmax)
+                          hop_length, window, n_mels, fmin, fmax, (aggregation == "bin",))
 
 
 def intensity_vector(x=None, sr=None, *, S=None, n_fft=None, hop_length=None, window="hann",
-                     n_mels=128, fmin=0.0, fmax=None):
+                     n_mels=128, fmin=0.0, fmax=None, aggregation="band"):
     """Normalised active intensity vector per mel band (paper Eq. 7): (3, frames, n_mels)
     float32, channels ordered **x (front), y (left), z (up)**.
 
@@ -338,10 +342,17 @@ def intensity_vector(x=None, sr=None, *, S=None, n_fft=None, hop_length=None, wi
 
         I = Σ_k mel[m, k]·2·Re(conj(W)·[X, Y, Z]) / Σ_k mel[m, k]·(|W|² + |X|² + |Y|² + |Z|²)
 
-    so |I| <= 1 in every band (Cauchy-Schwarz per bin). A single plane wave from (θ, φ)
-    gives the unit vector toward (θ, φ) (Eq. 3): [cosθcosφ, sinθcosφ, sinφ]; uncorrelated
-    sources or diffuse sound give shorter vectors (≈0 for a diffuse field). Bands whose
-    denominator is <= LOG_EPS (silent) are 0.
+    (``aggregation="band"``, the default: energies summed per band, then divided), so |I| <= 1
+    in every band (Cauchy-Schwarz per bin). ``aggregation="bin"`` normalises each bin first and
+    then averages with the mel weights normalised to sum 1, as Cao et al. [36] and the DCASE
+    SELD baselines do::
+
+        I = Σ_k mel[m, k]·I_k / Σ_k mel[m, k],  I_k = 2·Re(conj(W)·[X, Y, Z]) / (|W|² + |X|² + |Y|² + |Z|²)
+
+    (|I| <= 1 again; loud bins weigh no more than quiet ones). A single plane wave from (θ, φ)
+    gives the unit vector toward (θ, φ) (Eq. 3) with both: [cosθcosφ, sinθcosφ, sinφ];
+    uncorrelated sources or diffuse sound give shorter vectors (≈0 for a diffuse field). Bands
+    whose power is <= LOG_EPS (silent) are 0, and so are silent bins with "bin".
     {common}
 
     >>> s = np.random.default_rng(0).standard_normal(24000)
@@ -349,7 +360,7 @@ def intensity_vector(x=None, sr=None, *, S=None, n_fft=None, hop_length=None, wi
     array([0., 1., 0.], dtype=float32)
     """
     return foa_iv(x, sr, S=S, n_fft=n_fft, hop_length=hop_length, window=window, n_mels=n_mels,
-                  fmin=fmin, fmax=fmax)[4:]
+                  fmin=fmin, fmax=fmax, aggregation=aggregation)[4:]
 
 
 def icf(stereo=None, sr=None, *, S=None, n_fft=None, hop_length=None, window="hann",

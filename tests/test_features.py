@@ -53,6 +53,17 @@ def ref_foa_bands(spec, mel, eps):
     return np.concatenate([power + eps, iv])
 
 
+def ref_foa_bins(spec, mel, eps):
+    """Per-bin normalised intensity (Cao et al.), then mel weights normalised to sum 1."""
+    s = spec.astype(np.complex128)
+    den_bin = (np.abs(s) ** 2).sum(axis=0)
+    num = 2 * np.real(np.conj(s[0])[None] * s[[3, 1, 2]])
+    per_bin = np.where(den_bin > eps, num / np.where(den_bin > eps, den_bin, 1.0), 0.0)
+    band_power = ref_mel_powers(s, mel, 0.0).sum(axis=0)
+    iv = per_bin @ (mel / mel.sum(axis=1, keepdims=True)).T
+    return np.where(band_power > eps, iv, 0.0)
+
+
 def ref_stereo_bands(spec, mel, eps):
     s = spec.astype(np.complex128)
     power = ref_mel_powers(s, mel, 0.0)
@@ -327,11 +338,33 @@ def test_foa_bands_kernel():
     spec[:, 5, :100] = 0.0                      # silent low bands in one frame
     mel = F.mel_filterbank(SR)
     out = np.empty((7, spec.shape[1], 128), np.float32)
-    _k.foa_bands(spec, *F._mel_bands(SR, 512, 128, 0.0, SR / 2), 1e-10, out)
+    _k.foa_bands(spec, *F._mel_bands(SR, 512, 128, 0.0, SR / 2), 1e-10, out, False)
     ref = ref_foa_bands(spec, mel, 1e-10)
     np.testing.assert_allclose(out[:4], ref[:4], rtol=1e-6)
     np.testing.assert_allclose(out[4:], ref[4:], atol=1e-6)
     assert np.all(out[4:, 3] == 0) and np.all(out[4:, 5, :20] == 0)
+    per_bin = np.empty_like(out)
+    _k.foa_bands(spec, *F._mel_bands(SR, 512, 128, 0.0, SR / 2), 1e-10, per_bin, True)
+    np.testing.assert_array_equal(per_bin[:4], out[:4])
+    np.testing.assert_allclose(per_bin[4:], ref_foa_bins(spec, mel, 1e-10), atol=1e-6)
+    assert np.all(per_bin[4:, 3] == 0) and np.all(per_bin[4:, 5, :20] == 0)
+    assert np.abs(per_bin[4:] - out[4:]).max() > 1e-2        # the two aggregations differ
+
+
+@pytest.mark.parametrize("aggregation", ["band", "bin"])
+def test_plane_wave_gives_a_unit_vector_with_both_aggregations(aggregation):
+    # Every bin of a plane wave has I_k = u, so both the band ratio and the weighted mean of
+    # per-bin vectors are u in every band with energy; mixed with a weaker second source the
+    # vectors stay within the unit ball.
+    rng = np.random.default_rng(21)
+    az, el = 2.2, -0.4
+    s = rng.standard_normal(SR // 2)
+    iv = F.intensity_vector(plane_wave(s, az, el), SR, aggregation=aggregation)
+    np.testing.assert_allclose(np.moveaxis(iv[:, :, 1:], 0, -1), np.broadcast_to(
+        unit(az, el), (iv.shape[1], 127, 3)), atol=1e-4)
+    two = plane_wave(s, az, el) + plane_wave(0.5 * rng.standard_normal(SR // 2), -1.0, 0.5)
+    norm = np.linalg.norm(F.intensity_vector(two, SR, aggregation=aggregation), axis=0)
+    assert norm.max() <= 1 + 1e-5 and norm.mean() < 0.99
 
 
 def test_stereo_bands_kernel():
@@ -502,6 +535,7 @@ def test_rotation_and_beams_in_the_stft_domain():
     (lambda: F.stft(np.zeros((1, SR)), SR, pad_mode="wrap"), "pad_mode"),
     (lambda: F.stft(np.zeros((1, 250)), SR, pad_mode="reflect"), "reflect"),
     (lambda: F.mel_filterbank(SR, n_mels=-3), "n_mels"),
+    (lambda: F.foa_iv(np.zeros((4, SR)), SR, aggregation="mean"), "aggregation"),
     (lambda: F.logmel(np.zeros((1, SR))), "sample rate"),
     (lambda: F.logmel(sr=SR), "neither"),
     (lambda: F.logmel(np.zeros((1, SR)), SR, S=np.zeros((1, 5, 257), np.complex64)), "both"),
