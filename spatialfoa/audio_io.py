@@ -57,7 +57,7 @@ _BLOCK = 4096  # frames per soundfile read (small: a damaged file loses at most 
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
 
-def read_audio(path, layout=None, max_seconds=None, offset=0.0):
+def read_audio(path, *, layout=None, max_seconds=None, offset=0.0):
     """Read an audio or video file's first audio stream as (channels, samples) float32.
 
     Parameters: ``path``; ``layout`` None (channels as stored) or a name of
@@ -107,7 +107,7 @@ def read_audio(path, layout=None, max_seconds=None, offset=0.0):
     if layout is not None:
         from .formats import to_ambix
         try:
-            x = to_ambix(x, layout)
+            x = to_ambix(x, layout=layout)
         except FOAError as err:
             raise FOAError(f"{path}: {err}") from None
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -149,7 +149,7 @@ MIN_SAMPLE_RATE = 8000
 MAX_RESAMPLE_FACTOR = 1000
 
 
-def resample(x, sr, target, name="x"):
+def resample(x, sr, target, *, name="x"):
     """``x`` (channels, samples) at ``sr`` Hz resampled to ``target`` Hz, float32.
 
     Polyphase filtering (:func:`scipy.signal.resample_poly`) by the rational factor

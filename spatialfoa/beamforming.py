@@ -62,7 +62,7 @@ def beam_pattern(gamma, pattern):
     return a + (1.0 - a) * np.cos(gamma)
 
 
-def beamform(x, azimuth, elevation, pattern="hypercardioid"):
+def beamform(x, azimuth, elevation, *, pattern="hypercardioid"):
     """Beams from ambiX x (4, n) towards (azimuth, elevation) -> (n_beams, n).
 
     Scalar angles give (1, n); arrays (broadcast together, flattened) give one beam per
@@ -74,7 +74,7 @@ def beamform(x, azimuth, elevation, pattern="hypercardioid"):
     return mix(w, x)
 
 
-def to_stereo(x, azimuth=0.0, elevation=0.0, pattern="hypercardioid"):
+def to_stereo(x, azimuth=0.0, elevation=0.0, *, pattern="hypercardioid"):
     """Coincident stereo [L, R] (2, n) from ambiX x (4, n), paper Eq. 9.
 
     The scene is aligned so that (azimuth, elevation) (radians) is the front (``align``), then
@@ -87,12 +87,12 @@ def to_stereo(x, azimuth=0.0, elevation=0.0, pattern="hypercardioid"):
     return mix(lr @ align_matrix(azimuth, elevation), x)
 
 
-def to_mono(x, azimuth, elevation, pattern="hypercardioid"):
+def to_mono(x, azimuth, elevation, *, pattern="hypercardioid"):
     """One beam (1, n) from ambiX x (4, n) towards (azimuth, elevation) (radians), Eq. 5.
 
     Same as a frontal beam after ``align(x, azimuth, elevation)`` (the paper's *mono* case);
     unit on-axis gain. Example: ``to_mono(encode(s, 1.0, 0.2), 1.0, 0.2)`` -> [s].
     """
     _require_scalars(azimuth=azimuth, elevation=elevation)
-    return beamform(x, azimuth, elevation, pattern)
+    return beamform(x, azimuth, elevation, pattern=pattern)
 

@@ -84,7 +84,7 @@ class CheckResult:
         return text
 
 
-def check_array(x, sr, tau=0.1, cutoff=4000.0, layout="ambix"):
+def check_array(x, sr, *, tau=0.1, cutoff=4000.0, layout="ambix"):
     """Check a (channels, samples) array; ``layout`` names how its channels map to ambiX
     (a 6-channel array with ``"ambix"`` is taken as W, Y, Z, X, L, R).
 
@@ -101,7 +101,7 @@ def check_array(x, sr, tau=0.1, cutoff=4000.0, layout="ambix"):
     return check_loaded(x, sr, info, tau=tau, cutoff=cutoff, layout=layout)
 
 
-def check_ambix(path, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
+def check_ambix(path, *, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
     """Read ``path`` (first ``max_seconds`` s, all by default) and check it is ambiX.
 
     ``layout`` None detects it (see the module doc), or names one of
@@ -134,7 +134,7 @@ def check_files(paths, *, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None,
     has a single thread (fast), else spawned.
     """
     paths = [str(p) for p in paths]
-    options = (tau, cutoff, layout, max_seconds)
+    options = dict(tau=tau, cutoff=cutoff, layout=layout, max_seconds=max_seconds)
     results = [None] * len(paths)
     if not paths:
         return results
@@ -214,10 +214,10 @@ def _check_worker(conn, options):
             return
         if path is None:
             return
-        conn.send(check_guarded(path, *options))
+        conn.send(check_guarded(path, **options))
 
 
-def check_guarded(path, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
+def check_guarded(path, *, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
     """:func:`check_ambix`, turning any exception into that file's failed result."""
     try:
         return check_ambix(path, tau=tau, cutoff=cutoff, layout=layout, max_seconds=max_seconds)
@@ -226,7 +226,8 @@ def check_guarded(path, tau=0.1, cutoff=4000.0, layout=None, max_seconds=None):
                            error=f"{type(err).__name__}: {err}")
 
 
-def check_loaded(x, sr, info, sa3d=None, tau=0.1, cutoff=4000.0, layout=None, path=None):
+def check_loaded(x, sr, info, *, sa3d=None, tau=0.1, cutoff=4000.0, layout=None,
+                 path=None):
     """Check audio already read: ``x, sr, info`` as returned by
     :func:`spatialfoa.audio_io.read_audio` (channels as stored), ``sa3d`` from
     :func:`spatialfoa.audio_io.read_sa3d`. Used by :func:`check_ambix` and the CLI."""
@@ -266,7 +267,7 @@ def check_loaded(x, sr, info, sa3d=None, tau=0.1, cutoff=4000.0, layout=None, pa
     return result
 
 
-def load_ambix(path, layout=None, max_seconds=None, offset=0.0):
+def load_ambix(path, *, layout=None, max_seconds=None, offset=0.0):
     """Read a file as ambiX (4, samples) float32, picking and ordering its channels as
     :func:`check_ambix` does (SA3D map, YouTube 6-channel AAC, ``layout``...).
 
@@ -324,7 +325,7 @@ def _pick_four(x, codec, sa3d, layout):
     if layout == "ambix" and n == 6:
         layout = "ambix-6ch"
     try:
-        return to_ambix(x, layout), layout, None
+        return to_ambix(x, layout=layout), layout, None
     except FOAError as err:
         return None, layout, str(err)
 

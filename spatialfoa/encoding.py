@@ -86,7 +86,7 @@ def fibonacci_sphere(n):
     return np.stack([az, np.arcsin(z)], axis=-1)
 
 
-def diffuse_field(n_samples, n_directions=240, rng=None, dtype=np.float64):
+def diffuse_field(n_samples, *, n_directions=240, rng=None, dtype=np.float64):
     """Ideal diffuse field: uncorrelated white Gaussian plane waves from a Fibonacci sphere grid.
 
     Returns ambiX (4, n_samples) of ``dtype`` (W, Y, Z, X; SN3D) scaled so that the realised mean

@@ -64,7 +64,7 @@ _AGGREGATIONS = ("band", "bin")
 _BLOCK_FRAMES = 256
 
 
-def frame_lengths(sr, n_fft=None, hop_length=None):
+def frame_lengths(sr, *, n_fft=None, hop_length=None):
     """(n_fft, hop_length) in samples for sample rate ``sr`` Hz: ``None`` means the defaults,
     n_fft = the next power of two >= round(WINDOW_MS·sr/1000) (the window spans the FFT) and
     hop_length = round(HOP_MS·sr/1000). 24000 -> (512, 240); 48000 -> (1024, 480);
@@ -75,10 +75,6 @@ def frame_lengths(sr, n_fft=None, hop_length=None):
         n_fft = 1 << max(1, int(np.ceil(np.log2(round(WINDOW_MS * sr / 1000.0)))))
     if hop_length is None:
         hop_length = max(1, int(round(HOP_MS * sr / 1000.0)))
-    return positive_int(n_fft, "n_fft", 2), positive_int(hop_length, "hop_length")
-
-
-def _frame_params(n_fft, hop_length):
     return positive_int(n_fft, "n_fft", 2), positive_int(hop_length, "hop_length")
 
 
@@ -128,7 +124,7 @@ def stft(x, sr, *, n_fft=None, hop_length=None, window="hann", pad_mode="constan
     >>> stft(np.zeros((4, 24000)), 24000).shape
     (4, 100, 257)
     """
-    n_fft, hop_length = frame_lengths(sr, n_fft, hop_length)
+    n_fft, hop_length = frame_lengths(sr, n_fft=n_fft, hop_length=hop_length)
     x = as_audio(x, min_samples=hop_length)
     if pad_mode not in _PAD_MODES:
         raise FOAError(f"pad_mode must be one of {_PAD_MODES}, got {pad_mode!r}")
@@ -240,7 +236,7 @@ def mel_filterbank(sr, *, n_fft=None, n_mels=128, fmin=0.0, fmax=None):
     before modifying). Example: ``mel_filterbank(24000).shape`` -> (128, 257).
     """
     sr = check_sample_rate(sr)
-    n_fft = frame_lengths(sr, n_fft)[0]
+    n_fft = frame_lengths(sr, n_fft=n_fft)[0]
     n_mels = positive_int(n_mels, "n_mels")
     return _mel_matrix(sr, n_fft, n_mels, *_mel_range(sr, fmin, fmax))
 
@@ -261,7 +257,7 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
         if n_fft is None and S.ndim == 3:
             n_fft = 2 * (S.shape[-1] - 1)           # as librosa: an even FFT size
         S = _as_stft(S, channels, n_fft)
-    n_fft, hop_length = frame_lengths(sr, n_fft, hop_length)
+    n_fft, hop_length = frame_lengths(sr, n_fft=n_fft, hop_length=hop_length)
     n_mels = positive_int(n_mels, "n_mels")
     bands = _mel_bands(sr, n_fft, n_mels, *_mel_range(sr, fmin, fmax))
     if S is None:

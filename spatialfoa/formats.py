@@ -77,7 +77,7 @@ def remap_channels(x, order):
     return x[idx]
 
 
-def to_ambix(x, layout="ambix"):
+def to_ambix(x, *, layout="ambix"):
     """Convert a signal in ``layout`` to ambiX (4, n): W, Y, Z, X with SN3D.
 
     Layouts (``LAYOUTS``): "ambix" and "n3d" (ACN, 4 channels), "fuma" (W, X, Y, Z, 4 channels),

@@ -20,7 +20,7 @@ import scipy.ndimage
 
 from . import _feature_kernels as _k
 from .encoding import cartesian_to_spherical, direction_vector
-from .features import _blocks, _frame_params, _spectra, _window
+from .features import _blocks, _spectra, _window, frame_lengths
 from .validation import FOAError, as_audio, check_sample_rate, positive_int
 
 __all__ = ["AcousticMap", "acoustic_map", "dominant_directions"]
@@ -44,7 +44,7 @@ def _votes(x, sr, n_azimuth, n_elevation, n_fft, hop_length, fmin, fmax):
     sr = check_sample_rate(sr)
     n_azimuth = positive_int(n_azimuth, "n_azimuth")
     n_elevation = positive_int(n_elevation, "n_elevation")
-    n_fft, hop_length = _frame_params(n_fft, hop_length)
+    n_fft, hop_length = frame_lengths(sr, n_fft=n_fft, hop_length=hop_length)
     try:
         fmin, fmax = float(fmin), min(float(fmax), sr / 2.0)
     except (TypeError, ValueError):
@@ -71,7 +71,7 @@ def _votes(x, sr, n_azimuth, n_elevation, n_fft, hop_length, fmin, fmax):
     return hist, vec
 
 
-def acoustic_map(x, sr, n_azimuth=72, n_elevation=36, n_fft=512, hop_length=240, fmin=50.0,
+def acoustic_map(x, sr, *, n_azimuth=72, n_elevation=36, n_fft=None, hop_length=None, fmin=50.0,
                  fmax=4000.0):
     """Intensity-weighted direction map of ambiX ``x`` (4, samples: W, Y, Z, X) at ``sr`` Hz.
 
@@ -110,8 +110,8 @@ def _smooth(density, sigma):
     return padded[pad:pad + n_el]
 
 
-def dominant_directions(x, sr, k=1, min_separation=np.pi / 6, smoothing=1.0, n_azimuth=72,
-                        n_elevation=36, n_fft=512, hop_length=240, fmin=50.0, fmax=4000.0):
+def dominant_directions(x, sr, *, k=1, min_separation=np.pi / 6, smoothing=1.0, n_azimuth=72,
+                        n_elevation=36, n_fft=None, hop_length=None, fmin=50.0, fmax=4000.0):
     """Directions of the ``k`` strongest sound sources in ambiX ``x`` (4, samples: W, Y, Z, X).
 
     Returns (k, 2) float64 (azimuth, elevation) in radians, strongest first (azimuth CCW from

@@ -19,7 +19,7 @@ def _figure(size, dpi):
     return fig
 
 
-def plot_patterns(path, patterns=None, size=(800, 600), dpi=100):
+def plot_patterns(path, *, patterns=None, size=(800, 600), dpi=100):
     """Polar plot of first-order beam patterns |a + (1 − a) cos γ| to the PNG ``path``.
 
     ``patterns``: names of :data:`spatialfoa.beamforming.PATTERNS` (default all). Front (γ = 0)
@@ -57,7 +57,7 @@ def plot_patterns(path, patterns=None, size=(800, 600), dpi=100):
     return path
 
 
-def plot_acoustic_map(path, x, sr, size=(900, 500), dpi=100, title=None, floor_db=-30.0,
+def plot_acoustic_map(path, x, sr, *, size=(900, 500), dpi=100, title=None, floor_db=-30.0,
                       **map_options):
     """Acoustic intensity map of ambiX ``x`` (4, samples) at ``sr`` Hz to the PNG ``path``.
 

@@ -47,7 +47,7 @@ def read_sa3d(path):
     return None
 
 
-def inject_sa3d(path_in, path_out, order=1, channel_map=None, num_channels=None,
+def inject_sa3d(path_in, path_out, *, order=1, channel_map=None, num_channels=None,
                 head_locked_stereo=False, channel_ordering=0, normalization=0,
                 ambisonic_type=0):
     """Copy an MP4/MOV file to ``path_out`` with an SA3D box in its first audio track.

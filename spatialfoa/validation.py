@@ -11,7 +11,7 @@ class FOAError(ValueError):
     """Bad input to a spatialfoa function (wrong shape, channel count, non-finite samples...)."""
 
 
-def as_audio(x, channels=None, name="x", min_samples=1):
+def as_audio(x, *, channels=None, name="x", min_samples=1):
     """Return ``x`` as a 2-D float array (channels, samples), or raise :class:`FOAError`.
 
     float32 and float64 are kept as given. Integer PCM is scaled to [-1, 1) as soundfile reads
@@ -55,7 +55,7 @@ def positive_int(value, name, minimum=1):
     raise FOAError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def check_sample_rate(sr, minimum=1000, maximum=768000):
+def check_sample_rate(sr, *, minimum=1000, maximum=768000):
     """Return ``sr`` as a positive int, or raise :class:`FOAError`."""
     if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) \
             or not np.isfinite(sr) or float(sr) != int(sr):

@@ -105,7 +105,7 @@ def _energies(x, sr, cutoff):
     return d * np.sum(parts, axis=0)
 
 
-def energy_ratio(x, sr, cutoff=4000.0):
+def energy_ratio(x, sr, *, cutoff=4000.0):
     """Energy ratio E_xyz / E_w of ambiX ``x`` (4, samples) after a low-pass (paper Eq. 13).
 
     ``x`` is ACN W, Y, Z, X (SN3D expected) at ``sr`` Hz; ``cutoff`` in Hz (-6 dB point of a
@@ -131,7 +131,7 @@ def energy_ratio(x, sr, cutoff=4000.0):
     return float((e[1] + e[2] + e[3]) / e[0])
 
 
-def is_ambix(x, sr, tau=0.1, cutoff=4000.0):
+def is_ambix(x, sr, *, tau=0.1, cutoff=4000.0):
     """True when ambiX ``x`` (4, samples: W, Y, Z, X) passes the paper's test
     |E_xyz / E_w − 1| <= tau (Eq. 13; :func:`energy_ratio` with ``cutoff``).
 
@@ -145,7 +145,7 @@ def is_ambix(x, sr, tau=0.1, cutoff=4000.0):
         raise FOAError(f"tau must be a positive number, got {tau!r}") from None
     if not (np.isfinite(tau) and tau > 0.0):
         raise FOAError(f"tau must be a positive number, got {tau!r}")
-    return bool(abs(energy_ratio(x, sr, cutoff) - 1.0) <= tau)
+    return bool(abs(energy_ratio(x, sr, cutoff=cutoff) - 1.0) <= tau)
 
 
 def diagnose_ratio(ratio):

@@ -54,7 +54,7 @@ def test_pattern_constants():
 @given(AZ, EL, st.sampled_from(sorted(PATTERNS)))
 def test_unit_on_axis_gain(az, el, pattern):
     s = np.random.default_rng(0).standard_normal(100)
-    np.testing.assert_allclose(beamform(encode(s, az, el), az, el, pattern), s[None], atol=1e-12)
+    np.testing.assert_allclose(beamform(encode(s, az, el), az, el, pattern=pattern), s[None], atol=1e-12)
 
 
 @SETTINGS
@@ -110,15 +110,15 @@ def test_many_beams_and_dtype():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 2000)).astype(np.float32)
     az, el = np.array([0.0, 1.0, -2.0, 3.0]), np.array([0.1, -0.5, 0.0, 1.2])
-    y = beamform(x, az, el, "cardioid")
+    y = beamform(x, az, el, pattern="cardioid")
     assert y.shape == (4, 2000) and y.dtype == np.float32
     for k in range(4):
-        np.testing.assert_allclose(y[k:k + 1], beamform(x, az[k], el[k], "cardioid"))
+        np.testing.assert_allclose(y[k:k + 1], beamform(x, az[k], el[k], pattern="cardioid"))
     ref = np.einsum("bc,cn->bn", beam_weights(az, el, "cardioid"), x.astype(np.float64))
     np.testing.assert_allclose(y, ref.astype(np.float32), rtol=1e-6, atol=1e-6)
     assert beamform(x, 0.3, 0.0).shape == (1, 2000)
     assert beamform(x, np.zeros((2, 3)), 0.0).shape == (6, 2000)
-    np.testing.assert_array_equal(beamform(x, 0.3, 0.2, 0.25), beamform(x, 0.3, 0.2))
+    np.testing.assert_array_equal(beamform(x, 0.3, 0.2, pattern=0.25), beamform(x, 0.3, 0.2))
 
 
 def test_stereo_of_left_source_exact():
@@ -159,7 +159,7 @@ def test_mono_is_frontal_beam_after_align(az0, el0):
 def test_bad_input():
     x = np.zeros((4, 10))
     with pytest.raises(FOAError, match="unknown beam pattern 'shotgun'"):
-        beamform(x, 0, 0, "shotgun")
+        beamform(x, 0, 0, pattern="shotgun")
     with pytest.raises(FOAError, match=r"\[0, 1\]"):
         beam_weights(0, 0, 1.5)
     with pytest.raises(FOAError, match="expected 4 channels, got 2"):

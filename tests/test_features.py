@@ -430,7 +430,7 @@ def test_default_frames_are_21_ms_and_10_ms(sr, n_fft, hop):
     assert F.logmel(x, sr).shape == (1, 100, 128)
     assert F.stft(x, sr).shape == (1, 100, n_fft // 2 + 1)
     assert F.mel_filterbank(sr).shape == (128, n_fft // 2 + 1)
-    assert F.frame_lengths(sr, 300, 7) == (300, 7)          # explicit sample counts kept
+    assert F.frame_lengths(sr, n_fft=300, hop_length=7) == (300, 7)          # explicit sample counts kept
 
 
 def test_24khz_defaults_are_the_paper_settings():

@@ -34,7 +34,7 @@ def test_fuma_plane_wave_becomes_ambix(az, el):
     ambix = encode(S, az, el)
     np.testing.assert_allclose(fuma_to_ambix(fuma_plane_wave(S, az, el)), ambix, atol=1e-12)
     np.testing.assert_allclose(ambix_to_fuma(ambix), fuma_plane_wave(S, az, el), atol=1e-12)
-    np.testing.assert_allclose(to_ambix(fuma_plane_wave(S, az, el), "fuma"), ambix, atol=1e-12)
+    np.testing.assert_allclose(to_ambix(fuma_plane_wave(S, az, el), layout="fuma"), ambix, atol=1e-12)
 
 
 @settings(deadline=None, max_examples=60)
@@ -43,7 +43,7 @@ def test_n3d_plane_wave_becomes_ambix(az, el):
     ambix = encode(S, az, el)
     np.testing.assert_allclose(n3d_to_sn3d(n3d_plane_wave(S, az, el)), ambix, atol=1e-12)
     np.testing.assert_allclose(sn3d_to_n3d(ambix), n3d_plane_wave(S, az, el), atol=1e-12)
-    np.testing.assert_allclose(to_ambix(n3d_plane_wave(S, az, el), "n3d"), ambix, atol=1e-12)
+    np.testing.assert_allclose(to_ambix(n3d_plane_wave(S, az, el), layout="n3d"), ambix, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -74,19 +74,19 @@ def test_youtube_layout_recovers_ambix():
     zeros = np.zeros_like(w)
     decoded = np.stack([x, y, w, zeros, z, zeros])                # [X, Y, W, -, Z, -]
     expected = np.stack([w, y, z, x])
-    np.testing.assert_array_equal(to_ambix(decoded, "youtube-aac-6ch"), expected)
+    np.testing.assert_array_equal(to_ambix(decoded, layout="youtube-aac-6ch"), expected)
     np.testing.assert_array_equal(remap_channels(decoded, YOUTUBE_AAC_6CH), expected)
     # the unused slots are ignored whatever they hold
     decoded[3] = rng.standard_normal(500)
     decoded[5] = rng.standard_normal(500)
-    np.testing.assert_array_equal(to_ambix(decoded, "youtube-aac-6ch"), expected)
+    np.testing.assert_array_equal(to_ambix(decoded, layout="youtube-aac-6ch"), expected)
     assert YOUTUBE_AAC_6CH == (2, 1, 4, 0) and LAYOUTS["youtube-aac-6ch"] == YOUTUBE_AAC_6CH
 
 
 def test_other_layouts_and_remap():
     x = np.random.default_rng(3).standard_normal((4, 50))
     lr = np.ones((2, 50))
-    np.testing.assert_array_equal(to_ambix(np.vstack([x, lr]), "ambix-6ch"), x)
+    np.testing.assert_array_equal(to_ambix(np.vstack([x, lr]), layout="ambix-6ch"), x)
     np.testing.assert_array_equal(to_ambix(x), x)
     np.testing.assert_array_equal(remap_channels(x, [3, 0]), x[[3, 0]])
     assert set(LAYOUTS) == {"ambix", "fuma", "n3d", "youtube-aac-6ch", "ambix-6ch"}
@@ -94,13 +94,13 @@ def test_other_layouts_and_remap():
 
 def test_errors_name_the_layout():
     with pytest.raises(FOAError, match=r"layout 'youtube-aac-6ch'.*expected 6 channels, got 4"):
-        to_ambix(np.zeros((4, 10)), "youtube-aac-6ch")
+        to_ambix(np.zeros((4, 10)), layout="youtube-aac-6ch")
     with pytest.raises(FOAError, match=r"layout 'ambix'.*expected 4 channels, got 6"):
-        to_ambix(np.zeros((6, 10)), "ambix")
+        to_ambix(np.zeros((6, 10)), layout="ambix")
     with pytest.raises(FOAError, match=r"layout 'fuma'.*transposed"):
-        to_ambix(np.zeros((10, 4)), "fuma")
+        to_ambix(np.zeros((10, 4)), layout="fuma")
     with pytest.raises(FOAError, match="unknown layout 'B-format'"):
-        to_ambix(np.zeros((4, 10)), "B-format")
+        to_ambix(np.zeros((4, 10)), layout="B-format")
     with pytest.raises(FOAError, match="outside 0..3"):
         remap_channels(np.zeros((4, 10)), (0, 1, 2, 4))
     with pytest.raises(FOAError, match="expected 4 channels, got 3"):
