@@ -15,7 +15,8 @@ import scipy.signal
 import scipy.sparse
 
 from spatialfoa.localization import acoustic_map
-from spatialfoa.features import LOG_EPS, foa_iv, logmel
+from spatialfoa.features import LOG_EPS, foa_iv, logmel, mix_stft, stft
+from spatialfoa.rotation import align, align_matrix
 from spatialfoa.validity import energy_ratio
 
 SR = 24000
@@ -104,6 +105,7 @@ FOA_GROUP = "FOA-IV (log-mel + AIV) of 60 s FOA"
 
 @pytest.mark.benchmark(group=FOA_GROUP)
 def test_foa_iv_numba(benchmark, foa):
+    foa_iv(foa[:, :SR], SR)                           # a short (1 s) call first
     foa_iv(foa, SR)                                   # compile outside the timing
     out = benchmark(foa_iv, foa, SR)
     assert out.shape == (7, SECONDS * 100, N_MELS)
@@ -129,6 +131,33 @@ def test_foa_iv_librosa_sparse_mel(benchmark, foa):
     """A tuned variant of the baseline: scipy.sparse mel matrix (for reference)."""
     out = benchmark(librosa_foa_iv, foa, _sparse_mel)
     np.testing.assert_allclose(librosa_foa_iv(foa), out, atol=1e-4)
+
+
+CROP_GROUP = "FOA-IV of 8 aligned crops of a 1 s clip"
+CROPS = [(a, e) for a, e in zip(np.linspace(-3, 3, 8), np.linspace(-0.6, 0.6, 8))]
+
+
+def _crops_time_domain(x):
+    return [foa_iv(align(x, a, e), SR) for a, e in CROPS]
+
+
+def _crops_stft_domain(x):
+    S = stft(x, SR)                                  # one FFT per clip, then 4x4 mixes of S
+    return [foa_iv(S=mix_stft(align_matrix(a, e), S), sr=SR) for a, e in CROPS]
+
+
+@pytest.mark.benchmark(group=CROP_GROUP)
+def test_crops_time_domain_baseline(benchmark, foa):
+    benchmark.extra_info["baseline"] = True
+    benchmark(_crops_time_domain, foa[:, :SR])
+
+
+@pytest.mark.benchmark(group=CROP_GROUP)
+def test_crops_stft_domain(benchmark, foa):
+    x = foa[:, :SR]
+    out = benchmark(_crops_stft_domain, x)
+    for got, ref in zip(out, _crops_time_domain(x)):
+        np.testing.assert_allclose(got[4:], ref[4:], atol=1e-4)
 
 
 LOGMEL_GROUP = "log-mel of 60 s FOA (4 channels)"

@@ -147,7 +147,7 @@ def mix_stft(matrix, S):
     field, with ``beam_weights(...)`` (n_beams, 4) it beamforms, without another FFT.
     Example: ``foa_iv(S=mix_stft(align_matrix(az, el), S), sr=24000)``.
     """
-    S = _as_stft(S, channels=4)
+    S = _as_stft(S, channels=4, finite=False)      # mix() checks its output
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim == 1:
         m = m[None]
@@ -159,8 +159,9 @@ def mix_stft(matrix, S):
     return out.view(S.dtype).reshape(m.shape[0], frames, bins)
 
 
-def _as_stft(S, channels=None, n_fft=None):
-    """``S`` validated as a complex (channels, frames, bins) STFT with finite values."""
+def _as_stft(S, channels=None, n_fft=None, finite=True):
+    """``S`` validated as a complex (channels, frames, bins) STFT (with finite values unless
+    ``finite=False``: the caller checks its results instead)."""
     S = np.asarray(S)
     if S.dtype not in (np.complex64, np.complex128):
         raise FOAError(f"S: expected a complex STFT (channels, frames, bins) from "
@@ -175,7 +176,7 @@ def _as_stft(S, channels=None, n_fft=None):
             raise FOAError(f"S: expected {want} channels, got {S.shape[0]}")
     if n_fft is not None and S.shape[2] != n_fft // 2 + 1:
         raise FOAError(f"S: {S.shape[2]} bins, but n_fft={n_fft} has {n_fft // 2 + 1}")
-    if not np.all(np.isfinite(S)):
+    if finite and not np.all(np.isfinite(S)):
         raise FOAError("S: non-finite STFT value (NaN or inf)")
     return S
 
@@ -256,7 +257,7 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
         S = np.asarray(S)
         if n_fft is None and S.ndim == 3:
             n_fft = 2 * (S.shape[-1] - 1)           # as librosa: an even FFT size
-        S = _as_stft(S, channels, n_fft)
+        S = _as_stft(S, channels, n_fft, finite=False)   # a NaN/inf shows in the output
     n_fft, hop_length = frame_lengths(sr, n_fft=n_fft, hop_length=hop_length)
     n_mels = positive_int(n_mels, "n_mels")
     bands = _mel_bands(sr, n_fft, n_mels, *_mel_range(sr, fmin, fmax))
@@ -283,6 +284,8 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
         db *= 10.0
 
     _k.run_blocks(work, _blocks(n_frames), n_samples)
+    if S is not None and not np.all(np.isfinite(out)):   # (a smaller pass than over S)
+        raise FOAError("S: non-finite STFT value (NaN or inf)")
     return out
 
 
