@@ -58,10 +58,10 @@ def test_eight_threads_give_the_single_thread_results():
     assert _hammer() == []
 
 
-def _run_python(code, env=None, timeout=240):
+def _run_python(code, env=None, timeout=240, args=()):
     full_env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=full_env, cwd=ROOT)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
 
 
 def test_workqueue_layer_survives_threads_and_is_not_changed():
@@ -73,14 +73,18 @@ def test_workqueue_layer_survives_threads_and_is_not_changed():
         sys.path.insert(0, "tests")
         before = numba.config.THREADING_LAYER
         import test_threads
-        bad = test_threads._hammer()
+        bad = test_threads._hammer() if sys.argv[1:] == ["hammer"] else []
+        if not bad:
+            test_threads.spatialfoa.rotate(test_threads._signal(test_threads.LONG, 0), 0.1)
         from spatialfoa import _jit
         print(json.dumps({"bad": bad, "before": before, "after": numba.config.THREADING_LAYER,
                           "stats": _jit.stats()}))
     """
-    for layer in ("workqueue", None):
+    # the threads under workqueue; the default layer only for "configuration untouched"
+    # (test_eight_threads_give_the_single_thread_results hammers it in this process)
+    for layer, args in (("workqueue", ["hammer"]), (None, [])):
         env = {"NUMBA_THREADING_LAYER": layer} if layer else {}
-        proc = _run_python(code, env)
+        proc = _run_python(code, env, args=args)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         assert out["bad"] == []
