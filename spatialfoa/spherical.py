@@ -41,7 +41,7 @@ from .validation import FOAError
 
 __all__ = ["VideoLayout", "LayoutError", "PROJECTIONS", "STEREO_MODES", "read_spherical",
            "write_spherical", "probe_layout", "equirect_filter", "equirect_graph",
-           "read_equirect_frame"]
+           "read_equirect_frame", "video_frame"]
 
 PROJECTIONS = ("equirect", "eac", "cubemap")
 STEREO_MODES = ("mono", "top-bottom", "left-right")
@@ -352,6 +352,22 @@ def read_equirect_frame(path, time=0.0, width=None, layout=None):
             return chosen.to_ndarray(format="rgb24")
         graph.push(chosen)
         return graph.pull().to_ndarray(format="rgb24")
+
+
+def video_frame(path, time, width=1024):
+    """The equirect frame (H, W, 3) of a media file at ``time`` s as
+    :func:`read_equirect_frame` gives it, or None when the file has no video stream (audio-only
+    files, cover art only) or is not a container FFmpeg reads."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0] if c.streams.video else None
+            if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
+                return None
+    except av.error.FFmpegError:
+        return None
+    return read_equirect_frame(path, time, width)
 
 
 def _near_aspect(width, height):
