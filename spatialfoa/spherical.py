@@ -31,12 +31,11 @@ VideoLayout(projection='equirect', stereo='top-bottom', width=1920, height=1080,
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .sa3d import _add_to_size, _boxes, _file_boxes, _handler, _read_moov, _shift_chunk_offsets
+from .sa3d import _add_to_size, _boxes, _file_boxes, _handler, _read_moov, write_with_new_moov
 from .validation import FOAError
 
 __all__ = ["VideoLayout", "LayoutError", "PROJECTIONS", "STEREO_MODES", "read_spherical",
@@ -186,22 +185,7 @@ def write_spherical(path_in, path_out, projection="equirect", stereo="mono", ver
         delta += len(box)
         for start in ancestors + [parent[0]]:
             _add_to_size(new, start, delta)
-        if any(kind != b"moov" and start > moov_start for kind, start, _, _ in top) and delta:
-            _shift_chunk_offsets(new, moov_start, delta, path_in)
-        fd, tmp = tempfile.mkstemp(dir=path_out.parent, prefix=path_out.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for kind, start, _, end in top:
-                    if start == moov_start:
-                        out.write(new)
-                        continue
-                    fh.seek(start)
-                    out.write(fh.read(end - start))
-            os.replace(tmp, path_out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out)
     return path_out
 
 
