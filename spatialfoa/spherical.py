@@ -30,6 +30,7 @@ VideoLayout(projection='equirect', stereo='top-bottom', width=1920, height=1080,
 """
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -277,7 +278,8 @@ def equirect_graph(stream, layout, width=None):
     """A configured PyAV filter graph turning ``stream``'s frames into 2:1 equirect rgb24
     (:func:`equirect_filter`), or None when the frames are already that (then convert them with
     ``frame.to_ndarray(format="rgb24")``). Push a decoded frame, pull the converted one (one in,
-    one out: the graph is cached and shared by later calls with the same input format)."""
+    one out: the graph is cached and reused by later calls of the same thread with the same input
+    format)."""
     import av
 
     chain = equirect_filter(layout, width)
@@ -286,8 +288,9 @@ def equirect_graph(stream, layout, width=None):
     ctx = stream.codec_context
     key = (chain, ctx.width, ctx.height, ctx.format.name if ctx.format else None,
            stream.time_base)
-    if key in _GRAPHS:        # v360 computes its remap tables when configured: ~0.7 s at 1600 px
-        return _GRAPHS[key]
+    graphs = _GRAPHS.__dict__.setdefault("by_key", {})
+    if key in graphs:         # v360 computes its remap tables when configured: ~0.7 s at 1600 px
+        return graphs[key]
     graph = av.filter.Graph()
     src = graph.add_buffer(template=stream)
     nodes = [src]
@@ -296,13 +299,15 @@ def equirect_graph(stream, layout, width=None):
         nodes.append(graph.add(name, args))
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes).configure()
-    if len(_GRAPHS) >= 4:
-        _GRAPHS.pop(next(iter(_GRAPHS)))
-    _GRAPHS[key] = graph
+    if len(graphs) >= 4:
+        graphs.pop(next(iter(graphs)))
+    graphs[key] = graph
     return graph
 
 
-_GRAPHS = {}   # configured graphs by (chain, input size, pixel format, time base), per process
+# configured graphs by (chain, input size, pixel format, time base), per thread (a graph holds
+# the frame pushed until it is pulled, so threads must not share one)
+_GRAPHS = threading.local()
 
 
 def read_equirect_frame(path, time=0.0, width=None, layout=None):

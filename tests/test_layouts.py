@@ -251,3 +251,20 @@ def test_iter_equirect_frames_times_and_duration(tmp_path):
     assert len(allf) == 8 and allf[0].shape == (64, 128, 3)
     with pytest.raises(VideoError, match="t.mp4"):
         next(iter_equirect_frames(path, fps=4, start=5.0))
+
+
+def test_cached_conversion_graphs_are_not_shared_between_threads(tmp_path):
+    """Threads reading EAC frames at once each get their own frame (graphs are per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = np.zeros((16, 128, 192, 3), np.uint8)
+    frames[..., 0] = (np.arange(16) * 15)[:, None, None]          # frame k has red 15 k
+    path = write_video(tmp_path / "e.mp4", frames, 16, crf=0)
+    write_spherical(path, path, "eac", "mono")
+
+    def level(k):
+        return int(round(read_frames(path, k / 16, 1, 16.0, width=256)[0, ..., 0].mean() / 15))
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(level, list(range(16)) * 3))
+    assert got == list(range(16)) * 3
