@@ -18,12 +18,12 @@ E_xyz/E_w below 4 kHz and whether the clip passes |ratio - 1| <= 0.1 (Eq. 13, vi
 >>> records = load_index("yt360/index.jsonl")                                     # doctest: +SKIP
 """
 import argparse
+import functools
 import hashlib
 import json
 import math
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from avsa_learn.data.video import (VIDEO_EXTENSIONS, VideoError, probe_audio, probe_video,
                                    read_frames)
+from avsa_learn.engine import Engine, add_engine_arguments, engine_from_args
 from spatialfoa.validation import FOAError
 
 #: Audio files looked for beside a video without usable audio, in this order.
@@ -313,7 +314,8 @@ def index_video(video_path, video_id=None, clip_seconds=10.0, min_loudness_db=-5
 
 
 def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=None,
-                segments=None, test_fraction=0.2, seed=0, jobs=1, layout="auto", progress=True):
+                segments=None, test_fraction=0.2, seed=0, jobs=1, layout="auto", progress=True,
+                engine=None):
     """Index the equirectangular videos under ``root`` into the JSONL file ``out``.
 
     See the module doc for layouts and the per-clip statistics. ``validity`` None / "pass" /
@@ -325,7 +327,8 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
     together with videos whose clips were all filtered out, and skipped. Resumable: videos
     already in ``out`` or in the errors file are skipped, new records are appended as each
     video finishes; at the end the index is rewritten sorted by clip_id. ``jobs`` worker
-    processes. Returns the list of records (paths absolute).
+    processes, or an :class:`avsa_learn.engine.Engine` (e.g. Ray) as ``engine``. Returns the
+    list of records (paths absolute).
     """
     from tqdm import tqdm
 
@@ -387,19 +390,10 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
             index_fh.flush()
 
         kwargs = dict(clip_seconds=clip_seconds, min_loudness_db=min_loudness_db, layout=layout)
-        bar = tqdm(total=len(todo), desc="avsa-index", unit="video", file=sys.stderr,
-                   disable=not progress)
-        if jobs <= 1:
-            for p in todo:
-                finish(p, _index_one(p, allowed, kwargs))
-                bar.update()
-        else:
-            with process_pool(jobs) as pool:
-                futures = {pool.submit(_index_one, p, allowed, kwargs): p for p in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
-                    bar.update()
-        bar.close()
+        engine = engine or Engine("local", jobs=jobs, progress=progress)
+        work = functools.partial(_index_one, allowed=allowed, kwargs=kwargs)
+        for p, result in engine.map(work, todo, desc="avsa-index", unit="video"):
+            finish(p, result)
     records = sorted(load_index(out, resolve=False), key=lambda r: r.clip_id)
     write_index(out, records)
     return resolve_paths(records, out.parent)
@@ -417,21 +411,6 @@ def _complete_lines(path):
                 raise FOAError(f"{path}:{i + 1}: not JSON (only the last line of an "
                                "interrupted run may be incomplete)") from None
     return out
-
-
-def process_pool(jobs):
-    """A pool of ``jobs`` worker processes, started with "spawn" (forking a process whose
-    numba/OpenMP threads already ran is unsafe), each limited to one numba thread."""
-    import multiprocessing
-
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_one_numba_thread)
-
-
-def _one_numba_thread():
-    import numba
-
-    numba.set_num_threads(1)
 
 
 def _index_one(path, allowed, kwargs):
@@ -475,16 +454,17 @@ def main(argv=None):
                                        "VIDEOID,start per line)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1)
+    add_engine_arguments(ap)
     ap.add_argument("--layout", default="auto",
                     help="auto (4 ch: ambix, 6 ch AAC: youtube-aac-6ch) or a spatialfoa layout")
     args = ap.parse_args(argv)
     try:
-        records = build_index(args.root, args.out, clip_seconds=args.clip_seconds,
-                              min_loudness_db=args.min_loudness_db,
-                              validity=None if args.validity == "all" else args.validity,
-                              segments=args.segments, test_fraction=args.test_fraction,
-                              seed=args.seed, jobs=args.jobs, layout=args.layout)
+        with engine_from_args(args) as engine:
+            records = build_index(args.root, args.out, clip_seconds=args.clip_seconds,
+                                  min_loudness_db=args.min_loudness_db,
+                                  validity=None if args.validity == "all" else args.validity,
+                                  segments=args.segments, test_fraction=args.test_fraction,
+                                  seed=args.seed, layout=args.layout, engine=engine)
     except FOAError as err:
         ap.exit(2, f"avsa-index: error: {err}\n")
     n_test = sum(r.split == "test" for r in records)
