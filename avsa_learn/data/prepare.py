@@ -162,12 +162,15 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
     try:
         write_audio(audio_tmp, x, options.sample_rate)
         frames = _equirect_frames(source, options, width)
+        expected = int(math.floor(v["duration"] * options.fps + 1e-6))
+        # the last source frame lasts one source frame interval: times up to the source's
+        # duration get it (a 2 s source at 10 fps gives 32 frames at 16 fps, not 31)
+        tail = int(math.ceil(options.fps / v["fps"])) if v["fps"] else 1
         try:
-            write_video(video_tmp, counter.wrap(frames), options.fps, gop=options.gop,
-                        crf=options.crf)
+            write_video(video_tmp, counter.wrap(frames, expected, tail), options.fps,
+                        gop=options.gop, crf=options.crf)
         except ValueError as err:                 # no frames at all
             raise PrepareError(f"{source}: {err}") from None
-        expected = int(math.floor(v["duration"] * options.fps + 1e-6))
         if counter.n < MIN_FRAME_SHARE * expected:
             raise PrepareError(f"{source}: truncated video: {counter.n} frames at "
                                f"{options.fps:g} fps decoded, {expected} expected from its "
@@ -195,11 +198,20 @@ class _Counter:
     def __init__(self):
         self.n, self.height, self.width = 0, 0, 0
 
-    def wrap(self, frames):
+    def wrap(self, frames, limit, tail):
+        """At most ``limit`` frames; the last one repeated up to ``tail`` times to reach it."""
+        last = None
         for f in frames:
+            if self.n >= limit:
+                return
             self.n += 1
             self.height, self.width = f.shape[:2]
+            last = f
             yield f
+        if last is not None and limit - self.n <= tail:
+            while self.n < limit:
+                self.n += 1
+                yield last
 
 
 def _equirect_frames(source, options, width):
