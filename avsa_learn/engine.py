@@ -32,7 +32,15 @@ ENGINES = ("local", "ray")
 
 
 class EngineError(FOAError):
-    """A task that raised or whose worker died; the message names the item and the error."""
+    """A task that raised or whose worker died; the message names the item and the error,
+    ``reason`` is the error's own message (``str(err)``)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+    def __reduce__(self):                  # keep ``reason`` through pickling (processes, Ray)
+        return (type(self), (str(self), self.reason))
 
 
 class Engine:
@@ -147,8 +155,8 @@ class Engine:
                 try:
                     yield item, fut.result()
                 except Exception as err:          # the worker process died (BrokenProcessPool)
-                    yield item, EngineError(f"{item}: worker failed: {type(err).__name__}: "
-                                            f"{err}")
+                    yield item, EngineError(f"{_label(item)}: worker failed: "
+                                            f"{type(err).__name__}: {err}")
 
     def _ray(self):
         import ray
@@ -173,8 +181,8 @@ class Engine:
                 try:
                     yield item, ray.get(ref)
                 except Exception as err:          # worker crash, out of memory, ...
-                    yield item, EngineError(f"{item}: Ray task failed: {type(err).__name__}: "
-                                            f"{err}")
+                    yield item, EngineError(f"{_label(item)}: Ray task failed: "
+                                            f"{type(err).__name__}: {err}")
 
     def _ray_actor_map(self, setup, fn, items, workers, gpus, cpus):
         ray = self._ray()
@@ -213,10 +221,16 @@ def _one_numba_thread():
     numba.set_num_threads(1)
 
 
+def _label(item):
+    """A short name of an item for messages."""
+    text = str(item)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _describe(item, err):
     tb = traceback.extract_tb(err.__traceback__)
     where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
-    return EngineError(f"{item}: {type(err).__name__}: {err}{where}")
+    return EngineError(f"{_label(item)}: {type(err).__name__}: {err}{where}", reason=str(err))
 
 
 def _call(fn, item):

@@ -100,3 +100,32 @@ def test_ray_and_local_give_the_same_index_and_prepared_copy(ray_instance, tmp_p
         (tmp_path / "pr" / "index.jsonl").read_text()
     for rel in ("video/one.mp4", "video/two.mp4", "audio/one.flac", "audio/two.flac"):
         assert (tmp_path / "pl" / rel).read_bytes() == (tmp_path / "pr" / rel).read_bytes()
+
+
+def test_ray_actors_detect_as_the_local_run(ray_instance, tmp_path):
+    """avsa-detect with two Ray actors each holding yolov3-tiny writes the local run's cache."""
+    from avsa_learn.data.index import ClipRecord, write_index
+    from avsa_learn.detect.cli import main
+    from test_detect import GRID_ROOM, _grid_room, _yolov3_tiny
+
+    if not GRID_ROOM.exists():
+        pytest.skip("real data folder ../shared/data is absent")
+    files = _yolov3_tiny()
+    import cv2
+
+    room = cv2.resize(_grid_room(), (1024, 512), interpolation=cv2.INTER_AREA)
+    records = []
+    for k, shift in enumerate((0, 256)):
+        video = write_video(tmp_path / f"r{k}.mp4", np.stack([np.roll(room, shift, 1)] * 2), 1)
+        records.append(ClipRecord(f"r{k}_0000", f"r{k}", str(video), str(video), 0.0, 2.0,
+                                  "train", "ambix", 24000, 1.0, True, -20.0))
+    write_index(tmp_path / "index.jsonl", records)
+    argv = ["--index", str(tmp_path / "index.jsonl"), "--detector", "darknet", "--cfg",
+            str(files[0]), "--weights", str(files[1]), "--names", str(files[2])]
+    assert main(argv + ["--out", str(tmp_path / "local.jsonl")]) == 0
+    assert main(argv + ["--out", str(tmp_path / "ray.jsonl"), "--engine", "ray",
+                        "--workers", "2"]) == 0
+    local = sorted((tmp_path / "local.jsonl").read_text().splitlines())
+    remote = sorted((tmp_path / "ray.jsonl").read_text().splitlines())
+    assert local == remote and len(local) == 4
+    assert '"label"' in "".join(local)                         # it found objects
