@@ -233,3 +233,13 @@ def test_avsa_train_runs_on_the_prepared_index(prepared, tmp_path):
         "--no-eval"])
     assert code == 0
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_cli_rerun_prints_the_summary(prepared, source, capsys):
+    out, _ = prepared
+    code = main([str(source[0]), "--out", str(out), "--width", str(WIDTH), "--clip-seconds",
+                 "1", "--test-fraction", "0.5"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "3 videos" in text and "6 clips" in text and "6 pass Eq. 13" in text
+    assert "0 prepared, 3 already done, 0 failed" in text
