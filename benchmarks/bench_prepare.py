@@ -2,12 +2,12 @@
 (8 frames at 16 fps, read_frames on one thread) against equirect width and keyframe interval.
 
 Source: 10 s of real 360° video (the top eye of ../shared/data/equirect/
-congo_360_topbottom_stereo_audio.mp4, 1920x1080 top-bottom at 30 fps), or, when the data folder
-is absent (or the file named by $AVSA_BENCH_360), a synthetic drifting texture with noise (less realistic sizes). It is resampled to
-16 fps and each (width, GOP) copy is written as avsa-prepare writes it (H.264 CRF 20, preset
-veryfast, yuv420p). Each round reads 12 windows at random frame-grid starts; the baseline of
-each width is GOP 80 (5 s, YouTube's keyframe interval). MB per hour and ms per window are in
-``extra_info`` and printed:
+congo_360_topbottom_stereo_audio.mp4, 1920x1080 top-bottom at 30 fps, or the file named by
+$AVSA_BENCH_360), or, when it is absent, a synthetic drifting texture with noise (less realistic
+sizes). It is resampled to 16 fps and each (width, GOP, CRF) copy is written as avsa-prepare
+writes it (H.264, preset veryfast, yuv420p). Each round reads 12 windows at random frame-grid
+starts; the baseline of each width is GOP 80 (5 s, YouTube's keyframe interval). MB per hour
+and ms per window are in ``extra_info`` and printed:
 
     pytest benchmarks/bench_prepare.py --benchmark-enable --benchmark-only -q -s
 """
@@ -22,8 +22,9 @@ from avsa_learn.data.video import read_frames, write_video
 SOURCE = Path(os.environ.get("AVSA_BENCH_360") or Path(__file__).resolve().parents[2] / "shared"
                / "data" / "equirect" / "congo_360_topbottom_stereo_audio.mp4")
 SECONDS, FPS, WINDOWS = 10.0, 16.0, 12
-CONFIGS = [(1024, 8), (2048, 8), (1600, 1), (1600, 4), (1600, 8), (1600, 16), (1600, 80),
-           (1024, 80), (2048, 80)]
+CONFIGS = [(1024, 8, 20), (2048, 8, 20), (1600, 1, 20), (1600, 4, 20), (1600, 8, 20),
+           (1600, 16, 20), (1600, 80, 20), (1024, 80, 20), (2048, 80, 20), (1600, 8, 23),
+           (1600, 8, 26)]                                  # (width, GOP, CRF)
 
 
 def _source_frames(width):
@@ -59,18 +60,19 @@ def _source_frames(width):
 def copies(tmp_path_factory):
     root = tmp_path_factory.mktemp("layouts")
     out = {}
-    for width in sorted({w for w, _ in CONFIGS}):
+    for width in sorted({c[0] for c in CONFIGS}):
         frames = _source_frames(width)
-        for w, gop in CONFIGS:
+        for w, gop, crf in CONFIGS:
             if w == width:
-                path = write_video(root / f"w{w}_g{gop}.mp4", frames, FPS, gop=gop, crf=20)
-                out[w, gop] = path
+                out[w, gop, crf] = write_video(root / f"w{w}_g{gop}_crf{crf}.mp4", frames, FPS,
+                                               gop=gop, crf=crf)
     return out
 
 
-@pytest.mark.parametrize("width,gop", CONFIGS, ids=[f"w{w}-gop{g}" for w, g in CONFIGS])
-def test_window_decode(benchmark, copies, width, gop):
-    path = copies[width, gop]
+@pytest.mark.parametrize("width,gop,crf", CONFIGS,
+                         ids=[f"w{w}-gop{g}-crf{c}" for w, g, c in CONFIGS])
+def test_window_decode(benchmark, copies, width, gop, crf):
+    path = copies[width, gop, crf]
     benchmark.group = f"width {width}"
     benchmark.extra_info["baseline"] = gop == 80
     mb_per_hour = path.stat().st_size / 1e6 * 3600 / SECONDS
@@ -84,5 +86,6 @@ def test_window_decode(benchmark, copies, width, gop):
     benchmark.pedantic(read, rounds=3, iterations=1, warmup_rounds=1)
     ms = benchmark.stats.stats.mean / WINDOWS * 1e3
     benchmark.extra_info.update(mb_per_hour=round(mb_per_hour), ms_per_window=round(ms, 1))
-    print(f"\nwidth {width} GOP {gop:2d}: {mb_per_hour:7.0f} MB/h, {ms:6.1f} ms per 0.5 s "
-          f"window ({'real' if SOURCE.exists() else 'synthetic'} source)")
+    kind = "real" if SOURCE.exists() else "synthetic"
+    print(f"\nwidth {width} GOP {gop:2d} CRF {crf}: {mb_per_hour:7.0f} MB/h, {ms:6.1f} ms per "
+          f"0.5 s window ({kind} source)")
