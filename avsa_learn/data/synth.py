@@ -439,8 +439,6 @@ def ensure_synthetic_dataset(root=DEFAULT_ROOT, num_clips=200, seed=0, jobs=None
     count). The index lists clips 0..num_clips-1, one clip per video; every
     1/test_fraction-th video is "test" (split by video). A tqdm bar on stderr shows progress.
     """
-    from tqdm import tqdm
-
     config = SceneConfig(**kw)
     if num_clips < 1:
         raise FOAError(f"num_clips must be >= 1, got {num_clips}")
