@@ -54,6 +54,12 @@ class Engine:
             raise FOAError(f"jobs must be a positive integer, got {jobs!r}")
         if address is not None and kind != "ray":
             raise FOAError("an address is only used with engine 'ray' (--engine ray)")
+        if kind == "ray":
+            import importlib.util
+
+            if importlib.util.find_spec("ray") is None:
+                raise FOAError("engine 'ray' needs Ray: pip install 'ray>=2.9' (or the "
+                               "package's [ray] extra)")
         self.kind, self.jobs, self.address, self.progress = kind, jobs, address, progress
         self._started_ray = False
 
