@@ -485,3 +485,7 @@ def main(argv=None):
         ap.exit(2, f"avsa-prepare: error: {err}\n")
     print(summary.text())
     return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
