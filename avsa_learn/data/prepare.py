@@ -366,6 +366,10 @@ def prepare_dataset(src, out, options=PrepareOptions(), *, clip_seconds=10.0,
     if redone and index_path.is_file():              # stale records of videos prepared again
         write_index(index_path, [r for r in load_index(index_path, resolve=False)
                                  if r.video_id not in redone])
+    index_errors = out / "index.errors.jsonl"
+    if redone and index_errors.is_file():
+        _write_jsonl(index_errors, [d for d in _read_jsonl(index_errors)
+                                    if d.get("video_id") not in redone])
     work = functools.partial(_prepare_one, out_dir=out, options=options)
     for p, result in engine.map(work, todo, desc="avsa-prepare", unit="video"):
         if isinstance(result, Exception):
@@ -396,8 +400,7 @@ def prepare_dataset(src, out, options=PrepareOptions(), *, clip_seconds=10.0,
     summary.clips_pass = sum(bool(r.passes) for r in records)
     summary.clip_hours = sum(r.duration for r in records) / 3600
     summary.disk_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    errors_file = out / "index.errors.jsonl"
-    summary.index_errors = len(_read_jsonl(errors_file)) if errors_file.is_file() else 0
+    summary.index_errors = len(_read_jsonl(index_errors))
     return summary
 
 
