@@ -36,10 +36,14 @@ def test_local_map_collects_results_and_errors(jobs):
         _check_outcomes(engine.map(math.factorial, ITEMS))
 
 
-def test_local_state_is_built_once_in_this_process():
+def test_local_state_is_built_once_per_worker():
     with Engine("local", jobs=1, progress=False) as engine:
         out = dict(engine.map_stateful(os.getpid, operator.add, [1, 2, 3]))
-    assert {out[k] - k for k in out} == {os.getpid()}
+    assert {out[k] - k for k in out} == {os.getpid()}            # in this process
+    with Engine("local", jobs=2, progress=False) as engine:
+        out = dict(engine.map_stateful(os.getpid, operator.add, list(range(6))))
+    pids = {out[k] - k for k in out}
+    assert sorted(out) == list(range(6)) and 1 <= len(pids) <= 2 and os.getpid() not in pids
 
 
 def test_bad_engine_arguments_are_refused():
