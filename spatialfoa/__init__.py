@@ -26,6 +26,7 @@ _EXPORTS = {
     "audio_io": ["read_audio", "write_audio", "read_sa3d", "resample"],
     "check": ["check_ambix", "check_array", "CheckResult"],
     "localization": ["acoustic_map", "dominant_directions", "AcousticMap"],
+    "spherical": ["read_spherical", "write_spherical", "VideoLayout", "read_equirect_frame"],
 }
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)
 

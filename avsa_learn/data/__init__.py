@@ -10,7 +10,8 @@ import lazy_loader
 _EXPORTS = {
     "config": ["DataConfig", "AUDIO_FORMATS", "FEATURES", "CROP_STRATEGIES"],
     "equirect": ["gnomonic_crop", "direction_to_pixel", "pixel_to_direction"],
-    "video": ["read_frames", "probe_video", "write_video"],
+    "video": ["read_frames", "iter_equirect_frames", "probe_layout", "VideoLayout", "probe_video",
+              "write_video"],
     "index": ["ClipRecord", "load_index", "write_index"],
     "synth": ["ensure_synthetic_dataset"],
     "crops": ["Crops", "choose_crops"],

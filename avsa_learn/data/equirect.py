@@ -1,6 +1,7 @@
 """Equirectangular geometry: pixels <-> directions, and gnomonic (perspective) crops.
 
-Convention (docs/conventions.md): a frame of width W and height H (W = 2H) covers the sphere;
+Convention (docs/conventions.md): a frame of width W and height H (W = 2H, or any other aspect
+ratio, e.g. 16:9 as YouTube serves 360° video: the grid still spans 360° x 180°) covers the sphere;
 pixel centres are at +0.5. Column x maps to azimuth ``pi * (1 - 2 (x + 0.5) / W)``: column W/2 is
 the front (azimuth 0), azimuth grows toward the left edge (+pi/2 at column W/4, +-pi at the edges,
 the back). Row y maps to elevation ``pi/2 * (1 - 2 (y + 0.5) / H)``: the top row is the zenith.
@@ -125,6 +126,70 @@ def sampling_grid(azimuth, elevation, fov, aspect, size, width, height):
     rows *= np.float32(-height / np.pi)
     rows += np.float32(0.5 * height - 0.5)
     return cols, rows
+
+
+#: YouTube's equi-angular cubemap (EAC) in a 3x2 frame, as FFmpeg's ``v360`` "eac" reads it:
+#: (row, column) of each cell -> (face centre, image-right, image-down) unit vectors in
+#: (x front, y left, z up). Top row: left, front, right, upright; bottom row: down, back, up,
+#: each turned a quarter so their image tops all face the right (azimuth -pi/2).
+EAC_FACES = {
+    (0, 0): ((0, 1, 0), (1, 0, 0), (0, 0, -1)),      # left
+    (0, 1): ((1, 0, 0), (0, -1, 0), (0, 0, -1)),     # front
+    (0, 2): ((0, -1, 0), (-1, 0, 0), (0, 0, -1)),    # right
+    (1, 0): ((0, 0, -1), (-1, 0, 0), (0, 1, 0)),     # down
+    (1, 1): ((-1, 0, 0), (0, 0, 1), (0, 1, 0)),      # back
+    (1, 2): ((0, 0, 1), (1, 0, 0), (0, 1, 0)),       # up
+}
+#: Pixels of padding YouTube's EAC has around each row of faces (left and right of the frame,
+#: above and below each row; none between the faces of a row), as FFmpeg's ``v360`` reads it.
+EAC_PAD = 2
+_EAC_BASIS = np.array([EAC_FACES[(i // 3, i % 3)] for i in range(6)], dtype=np.float64)
+
+
+def eac_to_direction(col, row, width, height):
+    """Direction (azimuth, elevation), radians, of pixel coordinates (col, row) of a
+    ``width`` x ``height`` EAC frame (:data:`EAC_FACES`, :data:`EAC_PAD`).
+
+    Pixel-index units as :func:`pixel_to_direction` (pixel x's centre at ``col = x``). The
+    faces are (width - 2 pad) / 3 x (height / 2 - 2 pad) pixels; in a face the edge coordinate
+    a in [-1, 1] maps to the tangent ``tan(a pi / 4)`` (equal angles per pixel); padding pixels
+    continue their face's mapping. Arrays broadcast.
+    """
+    width, height = _frame_size(width, height)
+    col, row = np.broadcast_arrays(np.asarray(col, dtype=np.float64),
+                                   np.asarray(row, dtype=np.float64))
+    u = 3.0 * ((col + 0.5) / width - EAC_PAD / width) / (1.0 - 2.0 * EAC_PAD / width)
+    c = np.clip(np.floor(u), 0, 2)
+    vy = (row + 0.5) / height
+    r = np.clip(np.floor(2.0 * vy), 0, 1)
+    a = np.tan(0.25 * np.pi * (2.0 * (u - c) - 1.0))
+    b = np.tan(0.25 * np.pi * (2.0 * (vy - EAC_PAD / height - 0.5 * r)
+                               / (0.5 - 2.0 * EAC_PAD / height) - 1.0))
+    f, right, down = (_EAC_BASIS[(3 * r + c).astype(int), k] for k in range(3))
+    v = f + a[..., None] * right + b[..., None] * down
+    x, y, z = np.moveaxis(v, -1, 0)
+    return np.arctan2(y, x), np.arctan2(z, np.hypot(x, y))
+
+
+def direction_to_eac(azimuth, elevation, width, height):
+    """Float pixel coordinates (col, row) of directions in a ``width`` x ``height`` EAC frame
+    (the inverse of :func:`eac_to_direction`), and the distance (pixels) from each to the
+    nearest edge of its face: (col, row, edge_distance), arrays of the broadcast shape."""
+    width, height = _frame_size(width, height)
+    az, el = np.broadcast_arrays(np.asarray(azimuth, dtype=np.float64),
+                                 np.asarray(elevation, dtype=np.float64))
+    v = np.stack([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)], -1)
+    face = np.argmax(v @ _EAC_BASIS[:, 0].T, axis=-1)
+    f, right, down = (_EAC_BASIS[face, k] for k in range(3))
+    depth = np.sum(v * f, -1)
+    a = 4.0 / np.pi * np.arctan(np.sum(v * right, -1) / depth)
+    b = 4.0 / np.pi * np.arctan(np.sum(v * down, -1) / depth)
+    fw = (width - 2.0 * EAC_PAD) / 3.0
+    fh = height / 2.0 - 2.0 * EAC_PAD
+    col = EAC_PAD + ((face % 3) + 0.5 * (a + 1.0)) * fw - 0.5
+    row = (face // 3) * height / 2.0 + EAC_PAD + 0.5 * (b + 1.0) * fh - 0.5
+    edge = np.minimum((1.0 - np.abs(a)) * 0.5 * fw, (1.0 - np.abs(b)) * 0.5 * fh)
+    return col, row, edge
 
 
 @njit(cache=True, fastmath=False)

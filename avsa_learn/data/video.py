@@ -1,7 +1,11 @@
 """Reading equirectangular video frames and probing media files with PyAV (FFmpeg).
 
 Frames are uint8 RGB arrays (T, H, W, 3) in the equirect convention of docs/conventions.md
-(column W/2 = front, azimuth growing to the left, top row = zenith). Times are seconds from the
+(column W/2 = front, azimuth growing to the left, top row = zenith). A file's
+:class:`VideoLayout` (projection: equirect of any aspect ratio, YouTube's EAC cubemap, the V2
+``cbmp`` cubemap; stereo: mono, top-bottom, left-right) comes from :func:`probe_layout`;
+:func:`iter_equirect_frames` and :func:`read_frames` convert any of them to one eye's 2:1
+equirect through FFmpeg filters (``crop``, ``scale``, ``v360``) in PyAV. Times are seconds from the
 first frame of the video stream. Audio is read by :func:`spatialfoa.read_audio`.
 :func:`write_video` writes such a video (h264, optional multichannel AAC) as MP4.
 
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spatialfoa.spherical import VideoLayout  # noqa: F401  (public name here)
 from spatialfoa.validation import FOAError
 
 #: Container extensions searched for equirectangular videos.
@@ -29,20 +34,72 @@ class VideoError(FOAError):
     or without frames at the requested time. The message names the file."""
 
 
-def read_frames(path, start, n_frames=8, fps=16.0, size=None):
-    """Frames at times ``start + i / fps`` (i < n_frames) of a video, uint8 RGB (T, H, W, 3).
+def probe_layout(path, projection="auto", stereo="auto"):
+    """The :class:`VideoLayout` (projection, stereo mode, coded size) of a video file, from its
+    spherical metadata (V2 ``sv3d``/``st3d`` boxes, V1 GSpherical XML), else from its 2:1 or 16:9
+    aspect; ``projection``/``stereo`` force it. Raises :class:`VideoError` naming the file and
+    the ``--projection``/``--stereo`` flag when the layout cannot be known (see
+    :func:`spatialfoa.spherical.probe_layout`)."""
+    from spatialfoa.spherical import probe_layout as probe
 
-    Each time gets the nearest decoded frame. PyAV seeks to the keyframe at or before
-    ``start`` and decodes forward (one thread) only as far as needed. ``size=(H, W)`` resizes (area
-    interpolation). Times past the last frame by more than one frame interval are dropped, so T
-    can be < n_frames when the video ends early; no frame at all raises :class:`VideoError`
-    (as do missing, corrupt and video-less files), naming the file.
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    try:
+        return probe(path, projection, stereo)
+    except FOAError as err:
+        raise VideoError(str(err)) from None
+
+
+def iter_equirect_frames(path, *, fps, width=None, layout=None, start=0.0, duration=None,
+                         size=None):
+    """Frames at times ``start + k / fps`` (s) as 2:1 equirect uint8 RGB (width / 2, width, 3).
+
+    ``layout``: a :class:`VideoLayout` (default :func:`probe_layout` of the file): equirect of
+    any aspect ratio is rescaled to 2:1, stereo gives the top / left eye, cubemaps (EAC,
+    ``cbmp``) are converted with FFmpeg's ``v360`` (bilinear), all in one PyAV filter graph run
+    only on the frames picked. ``width`` (even, pixels) defaults to the eye's width (4 cube
+    faces for cubemaps). ``size=(H, W)`` instead resizes the converted frame to exactly that
+    (area interpolation). Each time gets the nearest decoded frame; one decoder thread; the
+    stream stops after ``duration`` s (times up to one frame interval past the last frame
+    then get the last frame) or, without ``duration``, at the end of the last frame. Raises :class:`VideoError` naming the file.
+
+    >>> for frame in iter_equirect_frames("clip.mp4", fps=16, width=1024):  # doctest: +SKIP
+    ...     frame.shape
+    (512, 1024, 3)
+    """
+    path = Path(path)
+    start, fps = float(start), float(fps)
+    if not np.isfinite(start) or start < 0:
+        raise VideoError(f"{path}: start must be a finite time >= 0 s, got {start}")
+    if not np.isfinite(fps) or fps <= 0:
+        raise VideoError(f"{path}: fps must be > 0, got {fps}")
+    n = None
+    if duration is not None:
+        duration = float(duration)
+        if not np.isfinite(duration) or duration <= 0:
+            raise VideoError(f"{path}: duration must be > 0 s, got {duration}")
+        n = max(1, int(np.ceil(duration * fps - 1e-9)))
+    for _, frame in _frames_at(path, start, fps, n, layout, width, size):
+        yield frame
+
+
+def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, layout=None):
+    """Frames at times ``start + i / fps`` (i < n_frames) of a video, uint8 RGB (T, H, W, 3),
+    2:1 equirect converted from the file's layout as by :func:`iter_equirect_frames`.
+
+    Without ``width``/``size`` a mono equirect file's frames come at their coded size (any
+    aspect ratio: the pixel grid spans 360° x 180°, which :mod:`avsa_learn.data.equirect` and
+    the detectors handle), other layouts at their :meth:`VideoLayout.equirect_size`.
+    ``size=(H, W)`` resizes (area interpolation). PyAV seeks to the keyframe at or before
+    ``start`` and decodes forward (one thread) only as far as needed. Times past the last frame
+    by more than one frame interval are dropped, so T can be < n_frames when the video ends
+    early; no frame at all raises :class:`VideoError` (as do missing, corrupt and video-less
+    files), naming the file.
 
     >>> read_frames("clip.mp4", 0.0, n_frames=2, fps=4.0).shape   # doctest: +SKIP
     (2, 128, 256, 3)
     """
-    import av
-
     path = Path(path)
     start = float(start)
     fps = float(fps)
@@ -52,17 +109,52 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None):
         raise VideoError(f"{path}: n_frames must be a positive integer, got {n_frames!r}")
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"{path}: fps must be > 0, got {fps}")
+    frames = [f for _, f in _frames_at(path, start, fps, int(n_frames), layout, width, size,
+                                       keep_coded=width is None)]
+    return np.stack(frames)
+
+
+def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False):
+    """Yield (k, frame) for the target times start + k / fps, k < n (n None: to the end)."""
+    import av
+    from spatialfoa.spherical import equirect_graph
+
     resize = {}
     if size is not None:
         if len(size) != 2 or any(int(v) != v or v < 1 for v in size):
             raise VideoError(f"{path}: size must be (height, width) in pixels, got {size!r}")
         resize = {"height": int(size[0]), "width": int(size[1]), "interpolation": "AREA"}
-    targets = start + np.arange(n_frames) / fps
+    if width is not None and (int(width) != width or width < 2 or width % 2):
+        raise VideoError(f"{path}: width must be an even number of pixels >= 2, got {width!r}")
+    layout = probe_layout(path) if layout is None else layout
+    plain = layout.projection == "equirect" and layout.stereo == "mono"
+    if keep_coded and plain:
+        width = None            # the coded grid as it is: no resampling
+        graph_width = layout.width
+    else:
+        graph_width = width
+
+    def target(m):
+        return start + m / fps
 
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.codec_context.thread_count = 1   # callers (DataLoader workers) run in parallel;
         # decoder threads would only add start-up and latency to these short reads (4x here)
+        graph = None if (keep_coded and plain) else equirect_graph(stream, layout, graph_width)
+        cache = {}
+
+        def convert(frame):
+            if id(frame) not in cache:
+                cache.clear()      # frames are picked in order: only the latest can repeat
+                if graph is not None:
+                    graph.push(frame)
+                    out = graph.pull()
+                else:
+                    out = frame
+                cache[id(frame)] = (frame, out.to_ndarray(format="rgb24", **resize))
+            return cache[id(frame)][1]
+
         tb = stream.time_base
         t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         rate = float(stream.average_rate or stream.guessed_rate or 0) or None
@@ -71,38 +163,35 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None):
                 container.seek(int((t0 + start) / tb), stream=stream, backward=True)
             except av.error.FFmpegError:
                 container.seek(0, stream=stream)
-        picked = []                       # (target index, frame)
         prev = prev_t = None
         m = 0
+        done = False
         try:
             for frame in container.decode(stream):
                 t = (frame.time - t0) if frame.time is not None else (
                     prev_t + 1.0 / (rate or fps) if prev_t is not None else 0.0)
-                while m < n_frames and targets[m] <= t:
-                    use_prev = prev is not None and targets[m] - prev_t <= t - targets[m]
-                    picked.append(prev if use_prev else frame)
+                while (n is None or m < n) and target(m) <= t:
+                    use_prev = prev is not None and target(m) - prev_t <= t - target(m)
+                    yield m, convert(prev if use_prev else frame)
                     m += 1
-                if m == n_frames:
+                if n is not None and m == n:
+                    done = True
                     break
                 prev, prev_t = frame, t
         except av.error.FFmpegError as err:
-            if not picked and prev is None:
+            if m == 0 and prev is None:
                 raise VideoError(f"{path}: cannot decode video (corrupt or truncated): "
                                  f"{err}") from None
-        if m < n_frames and prev is not None:         # the video ended before the last time
+        if not done and prev is not None:         # the video ended before the last time
             step = 1.0 / rate if rate else 1.0 / fps
-            while m < n_frames and targets[m] <= prev_t + step:
-                picked.append(prev)
+            while (m < n and target(m) <= prev_t + step if n is not None
+                   else target(m) < prev_t + step - 1e-9):
+                yield m, convert(prev)
                 m += 1
-        if not picked:
+        if m == 0:
             end = f"{prev_t:.3f} s" if prev_t is not None else "nothing"
             raise VideoError(f"{path}: no video frame at {start:.3f} s (the last decoded "
                              f"frame is at {end})")
-        arrays = {}
-        for f in picked:
-            if id(f) not in arrays:
-                arrays[id(f)] = f.to_ndarray(format="rgb24", **resize)
-        return np.stack([arrays[id(f)] for f in picked])
 
 
 def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *, crf=20,
