@@ -243,3 +243,27 @@ def test_cli_rerun_prints_the_summary(prepared, source, capsys):
     assert code == 0
     assert "3 videos" in text and "6 clips" in text and "6 pass Eq. 13" in text
     assert "0 prepared, 3 already done, 0 failed" in text
+
+
+def test_a_16_9_source_is_prepared_as_2_to_1(tmp_path):
+    """YouTube serves equirect squeezed into 16:9: the copy is 2:1 and matches the pattern."""
+    import cv2
+
+    src = tmp_path / "src"
+    src.mkdir()
+    frames = [cv2.resize(moving_pattern(k / 16), (512, 288), interpolation=cv2.INTER_AREA)
+              for k in range(24)]
+    write_video(src / "wide.mp4", frames, 16, band_noise_wave(1.5, 24000, 0.3, 0.0, seed=3),
+                24000)
+    summary = prepare_dataset(src, tmp_path / "out", OPTIONS, clip_seconds=1.0, progress=False)
+    assert summary.videos == 1 and summary.clips == 1
+    line = json.loads((tmp_path / "out" / "prepared.jsonl").read_text())
+    assert (line["width"], line["height"], line["projection"]) == (256, 128, "equirect")
+    got = read_frames(tmp_path / "out" / "video" / "wide.mp4", 0.5, n_frames=1)[0]
+    def error(t):
+        want = cv2.resize(moving_pattern(t), (256, 128), interpolation=cv2.INTER_AREA)
+        return np.abs(got.astype(float) - want).mean()
+
+    # 4:2:0 chroma and two resizes (2:1 -> 16:9 -> 2:1) cost a few levels; a frame 3/16 s
+    # away (the pattern drifts by 3/128 of the width) or a wrong stretch costs far more
+    assert error(0.5) < 4.5 and error(0.5 + 3 / 16) > 3 * error(0.5)

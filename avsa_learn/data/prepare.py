@@ -42,7 +42,8 @@ import numpy as np
 from avsa_learn.data.index import (VALIDITY, IndexingError, _complete_lines, build_index,
                                    find_audio, find_videos, load_index, read_segments,
                                    resolve_layout, write_index)
-from avsa_learn.data.video import VideoError, probe_audio, probe_video, write_video
+from avsa_learn.data.video import (VideoError, iter_equirect_frames, probe_audio, probe_layout,
+                                   probe_video, write_video)
 from avsa_learn.engine import Engine, add_engine_arguments, engine_from_args
 from spatialfoa.validation import FOAError
 
@@ -115,7 +116,8 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
 
     Returns a dict (one line of ``prepared.jsonl``): video_id, source, source_size,
     source_mtime_ns, source_seconds (the source video stream), seconds (prepared video),
-    audio_seconds, width, height, frames, bytes (both files), clipped_samples, options.
+    audio_seconds, width, height, frames, bytes (both files), clipped_samples, projection,
+    stereo and layout_from (the source's video layout and where it came from), options.
     Raises :class:`PrepareError` naming the file; then nothing is left under ``out_dir``.
     """
     from spatialfoa.audio_io import read_audio, resample, write_audio
@@ -127,6 +129,7 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
     stat = source.stat()
     try:
         v = probe_video(source)
+        layout_v = probe_layout(source, projection=options.projection, stereo=options.stereo)
         audio_path = find_audio(source)
         if audio_path is None:
             if not v["has_audio"]:
@@ -151,7 +154,7 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
     clipped = int(np.count_nonzero(np.abs(x) > 1.0))
     np.clip(x, -1.0, 1.0, out=x)
 
-    width = min(opts["width"], v["width"] // 4 * 4)
+    width = min(opts["width"], layout_v.equirect_size()[0] // 4 * 4)   # never upscaled
     video_out = out_dir / "video" / f"{video_id}.mp4"
     audio_out = out_dir / "audio" / f"{video_id}.flac"
     video_tmp = video_out.with_name(f".{video_id}{PART}.mp4")
@@ -161,7 +164,7 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
     counter = _Counter()
     try:
         write_audio(audio_tmp, x, options.sample_rate)
-        frames = _equirect_frames(source, options, width)
+        frames = iter_equirect_frames(source, fps=options.fps, width=width, layout=layout_v)
         expected = int(math.floor(v["duration"] * options.fps + 1e-6))
         # the last source frame lasts one source frame interval: times up to the source's
         # duration get it (a 2 s source at 10 fps gives 32 frames at 16 fps, not 31)
@@ -189,7 +192,8 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
             "seconds": counter.n / options.fps, "audio_seconds": x.shape[1] / options.sample_rate,
             "width": counter.width, "height": counter.height, "frames": counter.n,
             "bytes": video_out.stat().st_size + audio_out.stat().st_size,
-            "clipped_samples": clipped, "options": opts}
+            "clipped_samples": clipped, "projection": layout_v.projection,
+            "stereo": layout_v.stereo, "layout_from": layout_v.source, "options": opts}
 
 
 class _Counter:
@@ -214,52 +218,6 @@ class _Counter:
                 yield last
 
 
-def _equirect_frames(source, options, width):
-    """2:1 equirect uint8 (width/2, width, 3) frames of ``source`` at ``options.fps``."""
-    try:
-        from avsa_learn.data.video import iter_equirect_frames, probe_layout
-    except ImportError:     # TEMPORARY stand-in (2:1 only) until i9a's generator is merged
-        iter_equirect_frames, probe_layout = _standin_iter_equirect_frames, _standin_probe_layout
-
-    layout = probe_layout(source, projection=options.projection, stereo=options.stereo)
-    return iter_equirect_frames(source, fps=options.fps, width=width, layout=layout)
-
-
-def _standin_probe_layout(path, projection="auto", stereo="auto"):   # TEMPORARY (i9a)
-    v = probe_video(Path(path))
-    if abs(v["width"] / v["height"] - 2.0) > 0.02:
-        raise VideoError(f"{path}: frame {v['width']}x{v['height']} is not 2:1 equirectangular")
-    return None
-
-
-def _standin_iter_equirect_frames(path, *, fps, width, layout=None, start=0.0,
-                                  duration=None):                     # TEMPORARY (i9a)
-    import av
-
-    path = Path(path)
-    try:
-        container = av.open(str(path))
-    except Exception as err:
-        raise VideoError(f"{path}: cannot open: {err}") from None
-    with container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 0
-        t0 = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        k, prev, prev_t = 0, None, None
-
-        def rgb(f):
-            return f.to_ndarray(format="rgb24", width=width, height=width // 2,
-                                interpolation="AREA")
-        try:
-            for frame in container.decode(stream):
-                t = frame.time - t0
-                while k / fps <= t:
-                    use_prev = prev is not None and k / fps - prev_t <= t - k / fps
-                    yield rgb(prev if use_prev else frame)
-                    k += 1
-                prev, prev_t = frame, t
-        except av.error.FFmpegError as err:
-            raise VideoError(f"{path}: cannot decode video: {err}") from None
 
 
 @dataclass
