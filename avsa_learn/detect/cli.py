@@ -3,7 +3,7 @@
     avsa-detect --index data/index.jsonl --out data/detections.jsonl --detector darknet --tiles
     avsa-detect --index data/index.jsonl --out det.jsonl --detector ultralytics --weights yolo11n.pt
     avsa-detect --index synthetic/index.jsonl --out gt.jsonl --detector ground-truth
-    avsa-detect --index INDEX --out det.jsonl --detector ultralytics --weights yolo11n.pt \
+    avsa-detect --index INDEX --out det.jsonl --detector ultralytics --weights yolo11n.pt \\
         --engine ray --address auto --workers 8 --gpus-per-worker 0.5
 
 Frames are read at ``--fps`` per second from each clip's start (times i / fps, seconds from the
