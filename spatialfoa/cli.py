@@ -144,6 +144,9 @@ def build_parser():
     p.add_argument("--max-seconds", type=float, help="use at most N seconds")
     p.add_argument("--size", type=int, nargs=2, default=(900, 500), metavar=("W", "H"),
                    help="image size in pixels (default 900 500)")
+    p.add_argument("--no-video", action="store_true",
+                   help="do not draw the video's frame (by default a video file's 360° frame "
+                        "at the middle of the analysed time is drawn under the map)")
     p.set_defaults(func=_cmd_plot_map)
     return parser
 
@@ -378,7 +381,11 @@ def _cmd_plot_map(args, parser):
         parser.error("--size must be at least 50 x 50 pixels")
     x, sr, _ = load_ambix(args.input, layout=args.layout, max_seconds=args.max_seconds,
                           offset=args.offset)
-    plot_acoustic_map(args.output, x, sr, size=tuple(args.size),
+    frame = None
+    if not args.no_video:
+        from .spherical import video_frame
+        frame = video_frame(args.input, args.offset + 0.5 * x.shape[1] / sr)
+    plot_acoustic_map(args.output, x, sr, size=tuple(args.size), frame=frame,
                       title=Path(args.input).name)
     return 0
 

@@ -58,12 +58,16 @@ def plot_patterns(path, patterns=None, size=(800, 600), dpi=100):
 
 
 def plot_acoustic_map(path, x, sr, size=(900, 500), dpi=100, title=None, floor_db=-30.0,
-                      **map_options):
+                      frame=None, alpha=0.8, **map_options):
     """Acoustic intensity map of ambiX ``x`` (4, samples) at ``sr`` Hz to the PNG ``path``.
 
     Uses :func:`spatialfoa.acoustic_map.acoustic_map` (``map_options`` are passed on), drawn in
     dB relative to its peak down to ``floor_db``; the azimuth axis runs from +180° (left edge) through 0° (front, centre) to −180° (right edge),
-    as in an equirectangular frame; the strongest direction is marked. Returns ``path``.
+    as in an equirectangular frame; the strongest direction is marked. ``frame``: a 2:1
+    equirect uint8 RGB picture (H, W, 3) drawn under the map (which is then ``alpha``-blended
+    over it, opacity ``alpha`` at the peak fading to none at ``floor_db``), so sound and
+    picture can be compared (see
+    :func:`spatialfoa.spherical.video_frame`). Returns ``path``.
 
     >>> plot_acoustic_map("map.png", x, 48000)   # doctest: +SKIP
     """
@@ -75,8 +79,15 @@ def plot_acoustic_map(path, x, sr, size=(900, 500), dpi=100, title=None, floor_d
                           / peak_density) if peak_density > 0 else np.full(m.map.shape, floor_db)
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
+    if frame is not None:     # row 0 = zenith, column 0 = azimuth +180: the axes' own layout
+        ax.imshow(np.asarray(frame), extent=(180, -180, -90, 90), origin="upper",
+                  aspect="auto", interpolation="bilinear", zorder=0)
+    # over a frame the map fades out toward the floor: opacity ``alpha`` at the peak, 0 at
+    # ``floor_db``, so the picture shows where there is little sound
+    fade = None if frame is None else alpha * np.clip(1.0 - level / floor_db, 0.0, 1.0)
     mesh = ax.pcolormesh(_edges(np.degrees(m.azimuth)), _edges(np.degrees(m.elevation)), level,
-                         shading="flat", cmap="magma", vmin=floor_db, vmax=0.0)
+                         shading="flat", cmap="magma", vmin=floor_db, vmax=0.0, alpha=fade,
+                         zorder=1)
     peak = np.degrees(dominant_directions(x, sr, k=1, **map_options)[0])
     ax.plot(peak[0], peak[1], marker="o", markersize=10, markerfacecolor="none",
             markeredgecolor="cyan", markeredgewidth=2, linestyle="none",

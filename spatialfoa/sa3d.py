@@ -99,29 +99,33 @@ def inject_sa3d(path_in, path_out, order=1, channel_map=None, num_channels=None,
         new = bytearray(buf[:cut_start] + box + buf[cut_end:])
         for start in entry["ancestors"] + [entry["start"]]:
             _add_to_size(new, start, delta)
-        media_after_moov = any(kind != b"moov" and start > moov_start
-                               for kind, start, _, _ in top)
-        if media_after_moov and delta:
-            _shift_chunk_offsets(new, moov_start, delta, path_in)
+        write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out)
 
-        fd, tmp = tempfile.mkstemp(dir=path_out.parent, prefix=path_out.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for kind, start, _, end in top:
-                    if start == moov_start:
-                        out.write(new)
-                        continue
-                    fh.seek(start)
-                    remaining = end - start
-                    while remaining:
-                        chunk = fh.read(min(remaining, 1 << 22))
-                        out.write(chunk)
-                        remaining -= len(chunk)
-            os.replace(tmp, path_out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+def write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out):
+    """Write ``path_out`` atomically: the top-level boxes ``top`` of the open file ``fh`` with
+    the moov box at ``moov_start`` replaced by ``new`` (``delta`` bytes longer; chunk offsets
+    pointing past it are shifted when media data follows it)."""
+    if delta and any(kind != b"moov" and start > moov_start for kind, start, _, _ in top):
+        _shift_chunk_offsets(new, moov_start, delta, path_in)
+    fd, tmp = tempfile.mkstemp(dir=path_out.parent, prefix=path_out.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for kind, start, _, end in top:
+                if start == moov_start:
+                    out.write(new)
+                    continue
+                fh.seek(start)
+                remaining = end - start
+                while remaining:
+                    chunk = fh.read(min(remaining, 1 << 22))
+                    out.write(chunk)
+                    remaining -= len(chunk)
+        os.replace(tmp, path_out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def sa3d_to_ambix_order(sa3d):

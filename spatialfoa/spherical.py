@@ -31,17 +31,16 @@ VideoLayout(projection='equirect', stereo='top-bottom', width=1920, height=1080,
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .sa3d import _add_to_size, _boxes, _file_boxes, _handler, _read_moov, _shift_chunk_offsets
+from .sa3d import _add_to_size, _boxes, _file_boxes, _handler, _read_moov, write_with_new_moov
 from .validation import FOAError
 
 __all__ = ["VideoLayout", "LayoutError", "PROJECTIONS", "STEREO_MODES", "read_spherical",
            "write_spherical", "probe_layout", "equirect_filter", "equirect_graph",
-           "read_equirect_frame"]
+           "read_equirect_frame", "video_frame"]
 
 PROJECTIONS = ("equirect", "eac", "cubemap")
 STEREO_MODES = ("mono", "top-bottom", "left-right")
@@ -186,22 +185,7 @@ def write_spherical(path_in, path_out, projection="equirect", stereo="mono", ver
         delta += len(box)
         for start in ancestors + [parent[0]]:
             _add_to_size(new, start, delta)
-        if any(kind != b"moov" and start > moov_start for kind, start, _, _ in top) and delta:
-            _shift_chunk_offsets(new, moov_start, delta, path_in)
-        fd, tmp = tempfile.mkstemp(dir=path_out.parent, prefix=path_out.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for kind, start, _, end in top:
-                    if start == moov_start:
-                        out.write(new)
-                        continue
-                    fh.seek(start)
-                    out.write(fh.read(end - start))
-            os.replace(tmp, path_out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out)
     return path_out
 
 
@@ -352,6 +336,22 @@ def read_equirect_frame(path, time=0.0, width=None, layout=None):
             return chosen.to_ndarray(format="rgb24")
         graph.push(chosen)
         return graph.pull().to_ndarray(format="rgb24")
+
+
+def video_frame(path, time, width=1024):
+    """The equirect frame (H, W, 3) of a media file at ``time`` s as
+    :func:`read_equirect_frame` gives it, or None when the file has no video stream (audio-only
+    files, cover art only) or is not a container FFmpeg reads."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0] if c.streams.video else None
+            if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
+                return None
+    except av.error.FFmpegError:
+        return None
+    return read_equirect_frame(path, time, width)
 
 
 def _near_aspect(width, height):

@@ -71,7 +71,7 @@ def folder(tmp_path_factory):
 
 
 EXPECTED_ERRORS = {"noaudio": "no audio stream", "stereo": "2-channel (stereo)",
-                   "three": "3-channel", "square": "not 2:1", "short": "shorter than one clip",
+                   "three": "3-channel", "square": "--projection", "short": "shorter than one clip",
                    "junk": "cannot open", "cut": "cannot open", "truncated": "truncated"}
 
 

@@ -24,13 +24,13 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from avsa_learn.data.video import (VIDEO_EXTENSIONS, VideoError, probe_audio, probe_video,
-                                   read_frames)
+from avsa_learn.data.video import (VIDEO_EXTENSIONS, VideoError, probe_audio, probe_layout,
+                                   probe_video, read_frames)
 from avsa_learn.engine import Engine, add_engine_arguments, engine_from_args
 from spatialfoa.validation import FOAError
 
@@ -39,7 +39,7 @@ AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".opus", ".ogg", ".mka", ".webm", "
 VALIDITY = (None, "pass", "fail")
 TAU = 0.1                 # Eq. 13 threshold
 CUTOFF = 4000.0           # Hz, low-pass before the energy test
-ASPECT_TOLERANCE = 0.02   # |W / H - 2| allowed
+HORIZONTAL_DB = -40.0     # Z this far below W (power, dB): a horizontal-only file (silent Z)
 END_TOLERANCE = 0.05      # s: a clip may end this much after the shorter stream
 
 
@@ -58,7 +58,10 @@ class ClipRecord:
     None when it cannot be computed), ``passes`` (Eq. 13 with tau = 0.1), ``loudness_db``
     (mean power of W, dBFS), ``gt_path`` (synthetic ground-truth JSON or None) and
     ``audio_kind`` (what the audio really is when known, synthetic data only: "ambix",
-    "stereo-padded", "fuma", "youtube-aac-6ch"; "" for real data).
+    "stereo-padded", "fuma", "youtube-aac-6ch"; "" for real data), ``projection`` and
+    ``stereo`` (the video's frame layout, :func:`avsa_learn.data.video.probe_layout`; pass
+    them to ``read_frames(layout=...)``) and ``horizontal_only`` (Z is silent, more than 40 dB
+    below W: a first-order file without height; its energy ratio is not ~1).
     """
 
     clip_id: str
@@ -75,10 +78,13 @@ class ClipRecord:
     loudness_db: float
     gt_path: str | None = None
     audio_kind: str = ""
+    projection: str = "equirect"
+    stereo: str = "mono"
+    horizontal_only: bool = False
 
 
 _FIELDS = tuple(f.name for f in fields(ClipRecord))
-_REQUIRED = tuple(f.name for f in fields(ClipRecord) if f.name not in ("gt_path", "audio_kind"))
+_REQUIRED = tuple(f.name for f in fields(ClipRecord) if f.default is MISSING)
 _PATHS = ("video_path", "audio_path", "gt_path")
 
 
@@ -128,7 +134,7 @@ def index_text(path, records):
 
 def resolve_paths(records, root):
     """Records with their relative paths joined to ``root`` (absolute paths are kept)."""
-    root = Path(root).resolve()
+    root = Path(os.path.abspath(root))
     out = []
     for r in records:
         changes = {k: str(root / getattr(r, k)) for k in _PATHS
@@ -185,8 +191,9 @@ def clip_audio_stats(x, sr):
 
 def find_audio(video_path):
     """The separate audio file of a video (``../audio/ID.*``, ``audio/ID.*`` or ``ID.*`` beside
-    it, extensions :data:`AUDIO_EXTENSIONS`), or None."""
-    video_path = Path(video_path)
+    it, extensions :data:`AUDIO_EXTENSIONS`), or None. Looked up beside ``video_path`` as
+    given: a symlinked video finds the audio next to the link, not next to its target."""
+    video_path = Path(os.path.abspath(video_path))
     for folder in (video_path.parent.parent / "audio", video_path.parent / "audio",
                    video_path.parent):
         for ext in AUDIO_EXTENSIONS:
@@ -230,25 +237,24 @@ def read_segments(path):
 
 
 def index_video(video_path, video_id=None, clip_seconds=10.0, min_loudness_db=-50.0,
-                starts=None, layout="auto"):
+                starts=None, layout="auto", projection="auto", stereo="auto"):
     """Clip records (split and paths left to the caller) of one video, or raise IndexingError.
 
     Clips of ``clip_seconds`` start every ``clip_seconds`` (the last partial clip is dropped)
-    or at ``starts`` (seconds); those quieter than ``min_loudness_db`` are dropped. The video
-    must be 2:1, decodable at its first and last clip, with 4 or 6 audio channels.
-    Returns (records, n_dropped_quiet).
+    or at ``starts`` (seconds); those quieter than ``min_loudness_db`` are dropped. The video's
+    frame layout must be known (spherical metadata, a 2:1 or 16:9 frame, or ``projection`` /
+    ``stereo`` forced: :func:`avsa_learn.data.video.probe_layout`), the video decodable at its
+    first and last clip, with 4 or 6 audio channels. Returns (records, n_dropped_quiet).
     """
     from spatialfoa.audio_io import read_audio
 
-    video_path = Path(video_path).resolve()
+    video_path = Path(os.path.abspath(video_path))    # not resolved: audio/ID.* is beside links
     video_id = video_id or video_path.stem
     try:
         v = probe_video(video_path)
+        frame_layout = probe_layout(video_path, projection, stereo)
     except VideoError as err:
         raise IndexingError(str(err)) from None
-    if abs(v["width"] / v["height"] - 2.0) > ASPECT_TOLERANCE:
-        raise IndexingError(f"{video_path}: frame {v['width']}x{v['height']} is not 2:1 "
-                            "equirectangular")
     audio_path = find_audio(video_path)
     where = f"{video_path}"
     if audio_path is not None:
@@ -282,10 +288,10 @@ def index_video(video_path, video_id=None, clip_seconds=10.0, min_loudness_db=-5
             raise IndexingError(f"{video_path}: no listed segment ({', '.join(map(str, listed))}"
                                 f" s) fits in its {duration:.2f} s")
     try:      # the first and last clips must decode (catches truncated files)
-        read_frames(video_path, starts[0], n_frames=1)
+        read_frames(video_path, starts[0], n_frames=1, layout=frame_layout)
         step = 1.0 / v["fps"] if v["fps"] else 0.1
         last = max(starts[0], starts[-1] + clip_seconds - 2 * step)
-        if len(read_frames(video_path, last, n_frames=1)) == 0:
+        if len(read_frames(video_path, last, n_frames=1, layout=frame_layout)) == 0:
             raise VideoError(f"{video_path}: no frame at {last:.2f} s")
     except VideoError as err:
         raise IndexingError(f"{err} (truncated or corrupt video)") from None
@@ -301,6 +307,7 @@ def index_video(video_path, video_id=None, clip_seconds=10.0, min_loudness_db=-5
             raise IndexingError(f"{audio_path}: truncated audio at the clip starting at "
                                 f"{start:g} s ({why})")
         loudness, ratio, passes = clip_audio_stats(x, sr)
+        horizontal = bool(_power_db(x[2]) < _power_db(x[0]) + HORIZONTAL_DB)
         if loudness < min_loudness_db:
             quiet += 1
             continue
@@ -309,13 +316,18 @@ def index_video(video_path, video_id=None, clip_seconds=10.0, min_loudness_db=-5
             audio_path=str(audio_path), start=float(start), duration=float(clip_seconds),
             split="", layout=layout, sample_rate=int(sr),
             energy_ratio=None if ratio is None else round(float(ratio), 6), passes=passes,
-            loudness_db=round(loudness, 3)))
+            loudness_db=round(loudness, 3), projection=frame_layout.projection,
+            stereo=frame_layout.stereo, horizontal_only=horizontal))
     return records, quiet
+
+
+def _power_db(x):
+    return 10.0 * math.log10(float(np.mean(np.square(x, dtype=np.float64))) + 1e-30)
 
 
 def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=None,
                 segments=None, test_fraction=0.2, seed=0, jobs=1, layout="auto", progress=True,
-                engine=None):
+                projection="auto", stereo="auto", retry_failed=False, stats=None, engine=None):
     """Index the equirectangular videos under ``root`` into the JSONL file ``out``.
 
     See the module doc for layouts and the per-clip statistics. ``validity`` None / "pass" /
@@ -323,12 +335,19 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
     every record either way). ``segments`` is a list file of allowed "VIDEOID_START" or
     "VIDEOID,start" segments (e.g. YT-360's list): only those clips are indexed.
     Bad videos (no audio, 1-3 channels, not 2:1, unreadable, truncated, shorter than a clip)
-    are reported on stderr and in ``<out>.errors.jsonl`` ({"video_id", "path", "reason"}),
-    together with videos whose clips were all filtered out, and skipped. Resumable: videos
-    already in ``out`` or in the errors file are skipped, new records are appended as each
-    video finishes; at the end the index is rewritten sorted by clip_id. ``jobs`` worker
-    processes, or an :class:`avsa_learn.engine.Engine` (e.g. Ray) as ``engine``. Returns the
-    list of records (paths absolute).
+    are reported on stderr and in ``<out>.errors.jsonl`` ({"video_id", "path", "reason",
+    "options", "stamp"}), together with videos whose clips were all filtered out, and skipped.
+    ``projection`` / ``stereo`` force the frame layout of videos without spherical metadata
+    (:func:`avsa_learn.data.video.probe_layout`). Resumable: videos already in ``out`` are
+    skipped; videos in the errors file are skipped too unless ``retry_failed``, the file (or its
+    audio) changed since, or the options that matter (layouts, clip length, loudness floor,
+    validity) differ; new records are appended as each video finishes; at the end the index is
+    rewritten sorted by clip_id. Paths are kept as found (symlinks are not resolved, so a linked
+    ``video/ID.mp4`` finds ``audio/ID.*`` beside the link). ``jobs`` worker processes, or an :class:`avsa_learn.engine.Engine` (e.g. Ray) as
+    ``engine``. ``stats``
+    (a dict, optional) is filled with counts: videos, done_before, failed_before (skipped),
+    retried, failed, indexed (videos with clips this run). Returns the list of records (paths
+    absolute).
     """
     from tqdm import tqdm
 
@@ -338,7 +357,7 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
         raise FOAError(f"clip_seconds must be > 0, got {clip_seconds}")
     if not 0 <= test_fraction <= 1:
         raise FOAError(f"test_fraction must be in [0, 1], got {test_fraction}")
-    root, out = Path(root).resolve(), Path(out).resolve()
+    root, out = Path(os.path.abspath(root)), Path(os.path.abspath(out))
     errors_path = out.with_name(out.stem + ".errors.jsonl")
     allowed = read_segments(segments) if segments is not None else None
     videos, seen, duplicates = [], set(), []
@@ -349,22 +368,41 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
         seen.add(p.stem)
         if allowed is None or p.stem in allowed:
             videos.append(p)
+    options = {"clip_seconds": clip_seconds, "min_loudness_db": min_loudness_db,
+               "validity": validity, "layout": layout, "projection": projection,
+               "stereo": stereo}
     done = set()
     if out.exists():                  # resume: keep complete lines (a killed run may leave half)
         write_index(out, [ClipRecord(**{k: d[k] for k in _FIELDS if k in d})
                           for d in _complete_lines(out)])
         done = {r.video_id for r in load_index(out, resolve=False)}
+    counts = {"videos": len(videos), "done_before": len(done & {p.stem for p in videos}),
+              "failed_before": 0, "retried": 0, "failed": 0, "indexed": 0}
+    failed_before = set()
     if errors_path.exists():
-        reported = _complete_lines(errors_path)
-        errors_path.write_text("".join(json.dumps(d) + "\n" for d in reported))
-        done |= {d["video_id"] for d in reported}
+        by_path = {p.stem: p for p in videos}
+        kept = []
+        for d in _complete_lines(errors_path):
+            p = by_path.get(d["video_id"])
+            if d["video_id"] in done:
+                continue                                  # indexed since: the error is stale
+            if p is not None and (retry_failed or d.get("options") != options
+                                  or d.get("stamp") != _stamp(p)):
+                counts["retried"] += 1                    # retried: its old report goes
+                continue
+            kept.append(d)
+            failed_before.add(d["video_id"])
+        errors_path.write_text("".join(json.dumps(d) + "\n" for d in kept))
+        counts["failed_before"] = len(failed_before & set(by_path))
+    done |= failed_before
     todo = [p for p in videos if p.stem not in done]
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as index_fh, open(errors_path, "a") as err_fh:
         def report(video_id, path, reason):
-            err_fh.write(json.dumps({"video_id": video_id, "path": str(path),
-                                     "reason": reason}) + "\n")
+            counts["failed"] += 1
+            err_fh.write(json.dumps({"video_id": video_id, "path": str(path), "reason": reason,
+                                     "options": options, "stamp": _stamp(path)}) + "\n")
             err_fh.flush()
             tqdm.write(f"avsa-index: skipped: {reason}", file=sys.stderr)
 
@@ -388,15 +426,50 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
             for r in kept:
                 index_fh.write(_record_line(r, out.parent))
             index_fh.flush()
+            counts["indexed"] += 1
 
-        kwargs = dict(clip_seconds=clip_seconds, min_loudness_db=min_loudness_db, layout=layout)
+        kwargs = dict(clip_seconds=clip_seconds, min_loudness_db=min_loudness_db, layout=layout,
+                      projection=projection, stereo=stereo)
         engine = engine or Engine("local", jobs=jobs, progress=progress)
         work = functools.partial(_index_one, allowed=allowed, kwargs=kwargs)
         for p, result in engine.map(work, todo, desc="avsa-index", unit="video"):
             finish(p, result)
     records = sorted(load_index(out, resolve=False), key=lambda r: r.clip_id)
     write_index(out, records)
+    if stats is not None:
+        stats.update(counts)
     return resolve_paths(records, out.parent)
+
+
+def _stamp(path):
+    """(size, mtime_ns) of a video and of its separate audio file: a change means retry."""
+    out = []
+    for p in (Path(path), find_audio(path)):
+        try:
+            st = p.stat() if p is not None else None
+        except OSError:
+            st = None
+        out.append([st.st_size, st.st_mtime_ns] if st is not None else None)
+    return out
+
+
+def summary_line(records, stats, out, errors_path=None):
+    """The one-line summary ``avsa-index`` prints, saying why when no clip was indexed."""
+    n_test = sum(r.split == "test" for r in records)
+    line = (f"avsa-index: {len(records)} clips ({n_test} test) of "
+            f"{len({r.video_id for r in records})} videos in {out}")
+    errors_path = errors_path or Path(out).with_name(Path(out).stem + ".errors.jsonl")
+    notes = []
+    if stats.get("failed"):
+        notes.append(f"{stats['failed']} video(s) failed now (reasons in {errors_path})")
+    if stats.get("failed_before"):
+        notes.append(f"{stats['failed_before']} video(s) that failed before were not retried "
+                     f"(reasons in {errors_path}; --retry-failed retries them)")
+    if stats.get("retried"):
+        notes.append(f"{stats['retried']} video(s) that failed before were retried")
+    if not records and not stats.get("videos"):
+        notes.append("no video files (.mp4, .mkv, .webm, .mov) found")
+    return line + "".join(f"; {n}" for n in notes)
 
 
 def _complete_lines(path):
@@ -426,15 +499,14 @@ def _index_one(path, allowed, kwargs):
 
 def _record_line(record, base):
     d = asdict(record)
-    base = Path(base).resolve()
+    base = Path(os.path.abspath(base))
     for k in _PATHS:
         if d[k] is not None:
-            p = Path(d[k])
-            p = p if p.is_absolute() else base / p
+            p = Path(os.path.normpath(base / d[k]))   # as found: symlinks are not resolved
             try:
-                d[k] = str(p.resolve().relative_to(base))
+                d[k] = str(p.relative_to(base))
             except ValueError:
-                d[k] = str(p.resolve())
+                d[k] = str(p)
     return json.dumps(d) + "\n"
 
 
@@ -456,18 +528,31 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     add_engine_arguments(ap)
     ap.add_argument("--layout", default="auto",
-                    help="auto (4 ch: ambix, 6 ch AAC: youtube-aac-6ch) or a spatialfoa layout")
+                    help="audio channels: auto (4 ch, e.g. Opus/Vorbis/AAC ACN: ambix; 6 ch "
+                         "AAC: youtube-aac-6ch) or a spatialfoa layout")
+    ap.add_argument("--projection", default="auto", choices=("auto", "equirect", "eac",
+                                                             "cubemap"),
+                    help="frame projection of videos without spherical metadata (auto: "
+                         "equirect when the frame is 2:1 or 16:9)")
+    ap.add_argument("--stereo", default="auto", choices=("auto", "mono", "top-bottom",
+                                                         "left-right"),
+                    help="stereo packing of videos without spherical metadata (the top / left "
+                         "eye is used)")
+    ap.add_argument("--retry-failed", action="store_true",
+                    help="retry the videos of the errors file (otherwise retried only when "
+                         "the file or these options changed)")
     args = ap.parse_args(argv)
+    stats = {}
     try:
         with engine_from_args(args) as engine:
             records = build_index(args.root, args.out, clip_seconds=args.clip_seconds,
                                   min_loudness_db=args.min_loudness_db,
                                   validity=None if args.validity == "all" else args.validity,
                                   segments=args.segments, test_fraction=args.test_fraction,
-                                  seed=args.seed, layout=args.layout, engine=engine)
+                                  seed=args.seed, layout=args.layout,
+                                  projection=args.projection, stereo=args.stereo,
+                                  retry_failed=args.retry_failed, stats=stats, engine=engine)
     except FOAError as err:
         ap.exit(2, f"avsa-index: error: {err}\n")
-    n_test = sum(r.split == "test" for r in records)
-    sys.stderr.write(f"avsa-index: {len(records)} clips ({n_test} test) of "
-                     f"{len({r.video_id for r in records})} videos in {args.out}\n")
+    sys.stderr.write(summary_line(records, stats, args.out) + "\n")
     return 0

@@ -348,7 +348,7 @@ def prepare_dataset(src, out, options=PrepareOptions(), *, clip_seconds=10.0,
     records = build_index(out, index_path, clip_seconds=clip_seconds,
                           min_loudness_db=min_loudness_db, validity=validity,
                           segments=segments, test_fraction=test_fraction, seed=seed,
-                          engine=engine, progress=progress)
+                          retry_failed=retry_failed, engine=engine, progress=progress)
     present = [d for vid, d in manifest.items() if (out / "video" / f"{vid}.mp4").is_file()]
     summary.videos = len(present)
     summary.hours_in = sum(d["source_seconds"] for d in present) / 3600

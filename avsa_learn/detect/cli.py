@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avsa_learn.data.video import VideoError, read_frames
+from avsa_learn.data.video import VideoError, probe_layout, read_frames
 from avsa_learn.engine import EngineError, add_engine_arguments, engine_from_args
 
 DETECTORS = ("ultralytics", "darknet", "ground-truth")
@@ -104,10 +104,14 @@ def _detect_clip(detector, rec, times, args):
     """Detections per frame of one clip, read ``CHUNK_FRAMES`` frames at a time (bounded
     memory for long clips); stops early where the video ends. Returns (dets, height, width)."""
     dets, shape = [], None
+    # the layout the index found or was told (--projection/--stereo): stereo gives one eye,
+    # cubemaps become equirect, 16:9 frames stay as they are (their grid spans 360 x 180 deg)
+    layout = probe_layout(rec.video_path, rec.projection, rec.stereo)
     for first in range(0, len(times), CHUNK_FRAMES):
         n = min(CHUNK_FRAMES, len(times) - first)
         try:
-            frames = read_frames(rec.video_path, rec.start + first / args.fps, n, args.fps)
+            frames = read_frames(rec.video_path, rec.start + first / args.fps, n, args.fps,
+                                 layout=layout)
         except VideoError:
             if first == 0:
                 raise
