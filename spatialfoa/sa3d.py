@@ -34,17 +34,24 @@ def read_sa3d(path):
     {'version': 0, 'head_locked_stereo': False, 'ambisonic_type': 0, 'order': 1, ...}
     """
     path = Path(path)
+    buf = moov_bytes(path)
+    if buf is None:
+        return None
+    for entry in _audio_entries(buf):
+        for kind, start, head, end in _boxes(buf, entry["children"], entry["end"]):
+            if kind == b"SA3D":
+                return _parse_sa3d(buf[start + head:end], path, entry["type"])
+    return None
+
+
+def moov_bytes(path):
+    """The moov box of an MP4/MOV file (bytes, from its header), or None when there is none."""
+    path = Path(path)
     if not path.is_file():
         raise FOAError(f"{path}: no such file")
     with open(path, "rb") as fh:
         moov = _read_moov(fh, os.fstat(fh.fileno()).st_size)
-    if moov is None:
-        return None
-    for entry in _audio_entries(moov[1]):
-        for kind, start, head, end in _boxes(moov[1], entry["children"], entry["end"]):
-            if kind == b"SA3D":
-                return _parse_sa3d(moov[1][start + head:end], path, entry["type"])
-    return None
+    return None if moov is None else moov[1]
 
 
 def inject_sa3d(path_in, path_out, order=1, channel_map=None, num_channels=None,
@@ -79,15 +86,7 @@ def inject_sa3d(path_in, path_out, order=1, channel_map=None, num_channels=None,
     box = struct.pack(">I4s", 8 + len(payload), b"SA3D") + payload
 
     with open(path_in, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        top = list(_file_boxes(fh, size))
-        kinds = [kind for kind, *_ in top]
-        if b"moof" in kinds:
-            raise FOAError(f"{path_in}: fragmented MP4 is not supported")
-        moov = _read_moov(fh, size)
-        if moov is None:
-            raise FOAError(f"{path_in}: no moov box (not an MP4/MOV file, or truncated)")
-        moov_start, buf = moov
+        top, moov_start, buf = boxes_for_rewrite(fh, path_in)
         entries = _audio_entries(buf)
         if not entries:
             raise FOAError(f"{path_in}: no audio track to put an SA3D box in")
@@ -100,6 +99,19 @@ def inject_sa3d(path_in, path_out, order=1, channel_map=None, num_channels=None,
         for start in entry["ancestors"] + [entry["start"]]:
             _add_to_size(new, start, delta)
         write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out)
+
+
+def boxes_for_rewrite(fh, path_in):
+    """(top-level boxes, moov offset, moov bytes) of the open MP4/MOV file ``fh``; raises
+    FOAError for fragmented MP4 or a file without moov."""
+    size = os.fstat(fh.fileno()).st_size
+    top = list(_file_boxes(fh, size))
+    if any(kind == b"moof" for kind, *_ in top):
+        raise FOAError(f"{path_in}: fragmented MP4 is not supported")
+    moov = _read_moov(fh, size)
+    if moov is None:
+        raise FOAError(f"{path_in}: no moov box (not an MP4/MOV file, or truncated)")
+    return top, moov[0], moov[1]
 
 
 def write_with_new_moov(fh, top, moov_start, new, delta, path_in, path_out):

@@ -28,14 +28,14 @@ quarter), "cubemap" (the V2 ``cbmp`` layout 0, ``v360`` input ``c3x2``). Stereo:
 >>> probe_layout("congo_360_topbottom.mp4")                   # doctest: +SKIP
 VideoLayout(projection='equirect', stereo='top-bottom', width=1920, height=1080, ...)
 """
-import os
 import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .sa3d import _add_to_size, _boxes, _file_boxes, _handler, _read_moov, write_with_new_moov
+from .sa3d import (_add_to_size, _boxes, _handler, boxes_for_rewrite, moov_bytes,
+                   write_with_new_moov)
 from .validation import FOAError
 
 __all__ = ["VideoLayout", "LayoutError", "PROJECTIONS", "STEREO_MODES", "read_spherical",
@@ -111,13 +111,9 @@ def read_spherical(path):
     Files that are not ISO media give None.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FOAError(f"{path}: no such file")
-    with open(path, "rb") as fh:
-        moov = _read_moov(fh, os.fstat(fh.fileno()).st_size)
-    if moov is None:
+    buf = moov_bytes(path)
+    if buf is None:
         return None
-    buf = moov[1]
     track = _video_track(buf)
     if track is None:
         return None
@@ -148,14 +144,7 @@ def write_spherical(path_in, path_out, projection="equirect", stereo="mono", ver
         raise FOAError(f"projection must be one of {PROJECTIONS} and stereo one of "
                        f"{STEREO_MODES}, got {projection!r}, {stereo!r}")
     with open(path_in, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        top = list(_file_boxes(fh, size))
-        if any(kind == b"moof" for kind, *_ in top):
-            raise FOAError(f"{path_in}: fragmented MP4 is not supported")
-        moov = _read_moov(fh, size)
-        if moov is None:
-            raise FOAError(f"{path_in}: no moov box (not an MP4/MOV file, or truncated)")
-        moov_start, buf = moov
+        top, moov_start, buf = boxes_for_rewrite(fh, path_in)
         track = _video_track(buf)
         if track is None:
             raise FOAError(f"{path_in}: no video track to put spherical metadata in")
@@ -287,12 +276,18 @@ def equirect_filter(layout, width=None):
 def equirect_graph(stream, layout, width=None):
     """A configured PyAV filter graph turning ``stream``'s frames into 2:1 equirect rgb24
     (:func:`equirect_filter`), or None when the frames are already that (then convert them with
-    ``frame.to_ndarray(format="rgb24")``). Push a decoded frame, pull the converted one."""
+    ``frame.to_ndarray(format="rgb24")``). Push a decoded frame, pull the converted one (one in,
+    one out: the graph is cached and shared by later calls with the same input format)."""
     import av
 
     chain = equirect_filter(layout, width)
     if not chain:
         return None
+    ctx = stream.codec_context
+    key = (chain, ctx.width, ctx.height, ctx.format.name if ctx.format else None,
+           stream.time_base)
+    if key in _GRAPHS:        # v360 computes its remap tables when configured: ~0.7 s at 1600 px
+        return _GRAPHS[key]
     graph = av.filter.Graph()
     src = graph.add_buffer(template=stream)
     nodes = [src]
@@ -301,7 +296,13 @@ def equirect_graph(stream, layout, width=None):
         nodes.append(graph.add(name, args))
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes).configure()
+    if len(_GRAPHS) >= 4:
+        _GRAPHS.pop(next(iter(_GRAPHS)))
+    _GRAPHS[key] = graph
     return graph
+
+
+_GRAPHS = {}   # configured graphs by (chain, input size, pixel format, time base), per process
 
 
 def read_equirect_frame(path, time=0.0, width=None, layout=None):

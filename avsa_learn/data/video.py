@@ -62,7 +62,8 @@ def iter_equirect_frames(path, *, fps, width=None, layout=None, start=0.0, durat
     faces for cubemaps). ``size=(H, W)`` instead resizes the converted frame to exactly that
     (area interpolation). Each time gets the nearest decoded frame; one decoder thread; the
     stream stops after ``duration`` s (times up to one frame interval past the last frame
-    then get the last frame) or, without ``duration``, at the end of the last frame. Raises :class:`VideoError` naming the file.
+    then get the last frame) or, without ``duration``, at the end of the last frame. Raises
+    :class:`VideoError` naming the file.
 
     >>> for frame in iter_equirect_frames("clip.mp4", fps=16, width=1024):  # doctest: +SKIP
     ...     frame.shape
