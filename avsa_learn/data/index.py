@@ -18,12 +18,12 @@ E_xyz/E_w below 4 kHz and whether the clip passes |ratio - 1| <= 0.1 (Eq. 13, vi
 >>> records = load_index("yt360/index.jsonl")                                     # doctest: +SKIP
 """
 import argparse
+import functools
 import hashlib
 import json
 import math
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from avsa_learn.data.video import (VIDEO_EXTENSIONS, VideoError, probe_audio, probe_layout,
                                    probe_video, read_frames)
+from avsa_learn.engine import Engine, add_engine_arguments, engine_from_args
 from spatialfoa.validation import FOAError
 
 #: Audio files looked for beside a video without usable audio, in this order.
@@ -326,7 +327,7 @@ def _power_db(x):
 
 def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=None,
                 segments=None, test_fraction=0.2, seed=0, jobs=1, layout="auto", progress=True,
-                projection="auto", stereo="auto", retry_failed=False, stats=None):
+                projection="auto", stereo="auto", retry_failed=False, stats=None, engine=None):
     """Index the equirectangular videos under ``root`` into the JSONL file ``out``.
 
     See the module doc for layouts and the per-clip statistics. ``validity`` None / "pass" /
@@ -342,7 +343,8 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
     audio) changed since, or the options that matter (layouts, clip length, loudness floor,
     validity) differ; new records are appended as each video finishes; at the end the index is
     rewritten sorted by clip_id. Paths are kept as found (symlinks are not resolved, so a linked
-    ``video/ID.mp4`` finds ``audio/ID.*`` beside the link). ``jobs`` worker processes. ``stats``
+    ``video/ID.mp4`` finds ``audio/ID.*`` beside the link). ``jobs`` worker processes, or an :class:`avsa_learn.engine.Engine` (e.g. Ray) as
+    ``engine``. ``stats``
     (a dict, optional) is filled with counts: videos, done_before, failed_before (skipped),
     retried, failed, indexed (videos with clips this run). Returns the list of records (paths
     absolute).
@@ -428,19 +430,10 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
 
         kwargs = dict(clip_seconds=clip_seconds, min_loudness_db=min_loudness_db, layout=layout,
                       projection=projection, stereo=stereo)
-        bar = tqdm(total=len(todo), desc="avsa-index", unit="video", file=sys.stderr,
-                   disable=not progress)
-        if jobs <= 1:
-            for p in todo:
-                finish(p, _index_one(p, allowed, kwargs))
-                bar.update()
-        else:
-            with process_pool(jobs) as pool:
-                futures = {pool.submit(_index_one, p, allowed, kwargs): p for p in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
-                    bar.update()
-        bar.close()
+        engine = engine or Engine("local", jobs=jobs, progress=progress)
+        work = functools.partial(_index_one, allowed=allowed, kwargs=kwargs)
+        for p, result in engine.map(work, todo, desc="avsa-index", unit="video"):
+            finish(p, result)
     records = sorted(load_index(out, resolve=False), key=lambda r: r.clip_id)
     write_index(out, records)
     if stats is not None:
@@ -493,21 +486,6 @@ def _complete_lines(path):
     return out
 
 
-def process_pool(jobs):
-    """A pool of ``jobs`` worker processes, started with "spawn" (forking a process whose
-    numba/OpenMP threads already ran is unsafe), each limited to one numba thread."""
-    import multiprocessing
-
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_one_numba_thread)
-
-
-def _one_numba_thread():
-    import numba
-
-    numba.set_num_threads(1)
-
-
 def _index_one(path, allowed, kwargs):
     """index_video in a worker: the result, or the IndexingError (never raises for bad files)."""
     try:
@@ -548,7 +526,7 @@ def main(argv=None):
                                        "VIDEOID,start per line)")
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1)
+    add_engine_arguments(ap)
     ap.add_argument("--layout", default="auto",
                     help="audio channels: auto (4 ch, e.g. Opus/Vorbis/AAC ACN: ambix; 6 ch "
                          "AAC: youtube-aac-6ch) or a spatialfoa layout")
@@ -566,13 +544,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     stats = {}
     try:
-        records = build_index(args.root, args.out, clip_seconds=args.clip_seconds,
-                              min_loudness_db=args.min_loudness_db,
-                              validity=None if args.validity == "all" else args.validity,
-                              segments=args.segments, test_fraction=args.test_fraction,
-                              seed=args.seed, jobs=args.jobs, layout=args.layout,
-                              projection=args.projection, stereo=args.stereo,
-                              retry_failed=args.retry_failed, stats=stats)
+        with engine_from_args(args) as engine:
+            records = build_index(args.root, args.out, clip_seconds=args.clip_seconds,
+                                  min_loudness_db=args.min_loudness_db,
+                                  validity=None if args.validity == "all" else args.validity,
+                                  segments=args.segments, test_fraction=args.test_fraction,
+                                  seed=args.seed, layout=args.layout,
+                                  projection=args.projection, stereo=args.stereo,
+                                  retry_failed=args.retry_failed, stats=stats, engine=engine)
     except FOAError as err:
         ap.exit(2, f"avsa-index: error: {err}\n")
     sys.stderr.write(summary_line(records, stats, args.out) + "\n")

@@ -26,10 +26,10 @@ for an LFE and low-passed; indexed with layout "youtube-aac-6ch", which restores
 >>> index = ensure_synthetic_dataset("data/synthetic", num_clips=200, jobs=2)  # doctest: +SKIP
 """
 import argparse
+import functools
 import json
 import os
 import sys
-from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,9 +37,9 @@ import numpy as np
 
 from avsa_learn.data.crops import wrap_azimuth
 from avsa_learn.data.equirect import direction_to_pixel, pixel_to_direction
-from avsa_learn.data.index import (ClipRecord, clip_audio_stats, index_text, process_pool,
-                                    write_index)
+from avsa_learn.data.index import ClipRecord, clip_audio_stats, index_text, write_index
 from avsa_learn.data.video import write_video
+from avsa_learn.engine import Engine
 from spatialfoa.encoding import direction_vector
 from spatialfoa.validation import FOAError
 
@@ -439,8 +439,6 @@ def ensure_synthetic_dataset(root=DEFAULT_ROOT, num_clips=200, seed=0, jobs=None
     count). The index lists clips 0..num_clips-1, one clip per video; every
     1/test_fraction-th video is "test" (split by video). A tqdm bar on stderr shows progress.
     """
-    from tqdm import tqdm
-
     config = SceneConfig(**kw)
     if num_clips < 1:
         raise FOAError(f"num_clips must be >= 1, got {num_clips}")
@@ -449,24 +447,21 @@ def ensure_synthetic_dataset(root=DEFAULT_ROOT, num_clips=200, seed=0, jobs=None
     gts = {i: _clip_done(root, i, signature) for i in range(num_clips)}
     todo = [i for i, gt in gts.items() if gt is None]
     jobs = min(jobs or os.cpu_count() or 1, max(1, len(todo)))
-    bar = tqdm(total=len(todo), desc="avsa-synth", unit="clip", file=sys.stderr,
-               disable=not progress or not todo)
-    if jobs <= 1:
-        for i in todo:
-            gts[i] = make_clip(root, i, seed, config)
-            bar.update()
-    else:
-        with process_pool(jobs) as pool:
-            futures = {pool.submit(make_clip, root, i, seed, config): i for i in todo}
-            for fut in as_completed(futures):
-                gts[futures[fut]] = fut.result()
-                bar.update()
-    bar.close()
+    with Engine("local", jobs=jobs, progress=progress and bool(todo)) as engine:
+        work = functools.partial(_make_clip_at, root=root, seed=seed, config=config)
+        for i, gt in engine.map(work, todo, desc="avsa-synth", unit="clip"):
+            if isinstance(gt, Exception):
+                raise gt
+            gts[i] = gt
     records = [_record(root.resolve(), i, gts[i], test_fraction) for i in range(num_clips)]
     index = root / "index.jsonl"
     if not index.is_file() or index.read_text() != index_text(index, records):
         write_index(index, records)                           # atomic
     return index
+
+
+def _make_clip_at(i, root, seed, config):
+    return make_clip(root, i, seed, config)
 
 
 def _record(root, clip, gt, test_fraction):
