@@ -78,7 +78,7 @@ def random_spec(channels, frames=37, bins=257, dtype=np.complex64, rng=RNG):
 def test_frame_count(n, sr, hop, frames):
     x = RNG.standard_normal((4, n))
     n_fft = 2 * hop if sr != SR else 512
-    assert F.stft(x, n_fft, hop).shape == (4, frames, n_fft // 2 + 1)
+    assert F.stft(x, sr, n_fft=n_fft, hop_length=hop).shape == (4, frames, n_fft // 2 + 1)
     assert F.logmel(x, sr, n_fft=n_fft, hop_length=hop).shape == (4, frames, 128)
     assert F.foa_iv(x, sr, n_fft=n_fft, hop_length=hop).shape == (7, frames, 128)
     assert F.icf(x[:2], sr, n_fft=n_fft, hop_length=hop).shape == (5, frames, 128)
@@ -88,7 +88,7 @@ def test_frame_count(n, sr, hop, frames):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_stft_matches_librosa(pad_mode, dtype):
     x = RNG.standard_normal((3, 5000)).astype(dtype)
-    s = F.stft(x, 512, 240, pad_mode=pad_mode)
+    s = F.stft(x, SR, pad_mode=pad_mode)
     assert s.dtype == (np.complex64 if dtype == np.float32 else np.complex128)
     ref = librosa_spec(x, pad_mode=pad_mode)
     tol = 1e-4 if dtype == np.float32 else 1e-10
@@ -97,12 +97,12 @@ def test_stft_matches_librosa(pad_mode, dtype):
 
 def test_stft_other_window_and_odd_sizes():
     x = RNG.standard_normal((1, 3001))
-    s = F.stft(x, 401, 100, window="hamming")
+    s = F.stft(x, SR, n_fft=401, hop_length=100, window="hamming")
     ref = librosa.stft(x[0], n_fft=401, hop_length=100, window="hamming", center=True)
     np.testing.assert_allclose(s[0], ref[:, :30].T, atol=1e-10 * np.abs(ref).max())
     win = np.hanning(400)                                 # symmetric: differs from "hann"
     ref = librosa.stft(x[0], n_fft=400, hop_length=100, window=win, center=True)
-    np.testing.assert_allclose(F.stft(x, 400, 100, window=win)[0], ref[:, :30].T,
+    np.testing.assert_allclose(F.stft(x, SR, n_fft=400, hop_length=100, window=win)[0], ref[:, :30].T,
                                atol=1e-10 * np.abs(ref).max())
 
 
@@ -384,6 +384,47 @@ def test_run_blocks_keeps_order(monkeypatch):
     assert _k.run_blocks(lambda s: s * 2, starts, 10) == [2 * s for s in starts]
 
 
+# ---- features from a precomputed STFT (S=) ----
+
+def test_features_from_stft_equal_the_time_domain_path():
+    x = RNG.standard_normal((4, SR)).astype(np.float32)
+    S = F.stft(x, SR)
+    np.testing.assert_array_equal(F.logmel(S=S, sr=SR), F.logmel(x, SR))
+    np.testing.assert_array_equal(F.foa_iv(S=S, sr=SR), F.foa_iv(x, SR))
+    np.testing.assert_array_equal(F.intensity_vector(S=S, sr=SR), F.intensity_vector(x, SR))
+    np.testing.assert_array_equal(F.icf(S=S[:2], sr=SR), F.icf(x[:2], SR))
+    np.testing.assert_array_equal(F.ild_ipd(S=S[:2], sr=SR), F.ild_ipd(x[:2], SR))
+    other = F.stft(x, SR, n_fft=1024, hop_length=480, window="hamming")
+    np.testing.assert_array_equal(F.logmel(S=other, sr=SR),
+                                  F.logmel(x, SR, n_fft=1024, hop_length=480, window="hamming"))
+
+
+def test_rotation_and_beams_in_the_stft_domain():
+    # STFT(Q·x) = Q·STFT(x): rotating or beamforming S gives the features of the rotated or
+    # beamformed signal (float32 rounding apart).
+    from spatialfoa.beamforming import beam_weights, beamform
+    from spatialfoa.rotation import align, rotation_matrix
+
+    x = diffuse_field(SR, rng=np.random.default_rng(5), dtype=np.float32)
+    x[:, :] += plane_wave(RNG.standard_normal(SR), 1.0, 0.3).astype(np.float32)
+    S = F.stft(x, SR)
+    q = rotation_matrix(0.7, -0.2, 0.4)
+    np.testing.assert_allclose(F.mix_stft(q, S), np.einsum("ij,jtk->itk", q, S.astype(complex)),
+                               rtol=1e-6, atol=1e-4)
+    from spatialfoa.rotation import align_matrix, rotate
+    for m, y in ((q, rotate(x, 0.7, -0.2, 0.4)), (align_matrix(1.0, 0.3), align(x, 1.0, 0.3))):
+        got = F.foa_iv(S=F.mix_stft(m, S), sr=SR)
+        ref = F.foa_iv(y, SR)
+        np.testing.assert_allclose(got[:4], ref[:4], atol=2e-3)
+        np.testing.assert_allclose(got[4:], ref[4:], atol=1e-4)
+    w = beam_weights(np.array([np.pi / 2, -np.pi / 2]), np.zeros(2), "hypercardioid")
+    got = F.icf(S=F.mix_stft(w, S), sr=SR)
+    ref = F.icf(beamform(x, np.array([np.pi / 2, -np.pi / 2]), np.zeros(2)), SR)
+    np.testing.assert_allclose(got[:3], ref[:3], atol=2e-3)
+    np.testing.assert_allclose(got[3:], ref[3:], atol=2e-3)
+    assert F.mix_stft(w[0], S).shape == (1,) + S.shape[1:]
+
+
 # ---- input validation ----
 
 @pytest.mark.parametrize("call, match", [
@@ -400,11 +441,20 @@ def test_run_blocks_keeps_order(monkeypatch):
     (lambda: F.logmel(np.zeros((1, SR)), SR, n_mels=0), "n_mels"),
     (lambda: F.logmel(np.zeros((1, SR)), SR, fmin=5000, fmax=4000), "fmin < fmax"),
     (lambda: F.logmel(np.zeros((1, SR)), SR, fmax=20000), "sr/2"),
-    (lambda: F.stft(np.zeros((1, SR)), window=np.ones(10)), "length n_fft"),
-    (lambda: F.stft(np.zeros((1, SR)), window="nonsense"), "window"),
-    (lambda: F.stft(np.zeros((1, SR)), pad_mode="wrap"), "pad_mode"),
-    (lambda: F.stft(np.zeros((1, 250)), pad_mode="reflect"), "reflect"),
+    (lambda: F.stft(np.zeros((1, SR)), SR, window=np.ones(10)), "length n_fft"),
+    (lambda: F.stft(np.zeros((1, SR)), SR, window="nonsense"), "window"),
+    (lambda: F.stft(np.zeros((1, SR)), SR, pad_mode="wrap"), "pad_mode"),
+    (lambda: F.stft(np.zeros((1, 250)), SR, pad_mode="reflect"), "reflect"),
     (lambda: F.mel_filterbank(SR, n_mels=-3), "n_mels"),
+    (lambda: F.logmel(np.zeros((1, SR))), "sample rate"),
+    (lambda: F.logmel(sr=SR), "neither"),
+    (lambda: F.logmel(np.zeros((1, SR)), SR, S=np.zeros((1, 5, 257), np.complex64)), "both"),
+    (lambda: F.logmel(S=np.zeros((1, 5, 257)), sr=SR), "complex"),
+    (lambda: F.logmel(S=np.zeros((5, 257), np.complex64), sr=SR), "shape"),
+    (lambda: F.foa_iv(S=np.zeros((2, 5, 257), np.complex64), sr=SR), "4 channels"),
+    (lambda: F.logmel(S=np.zeros((1, 5, 257), np.complex64), sr=SR, n_fft=1024), "bins"),
+    (lambda: F.logmel(S=np.full((1, 5, 257), np.nan, np.complex64), sr=SR), "non-finite"),
+    (lambda: F.mix_stft(np.eye(3), np.zeros((4, 5, 257), np.complex64)), r"\(k, 4\)"),
 ])
 def test_bad_input_raises(call, match):
     with pytest.raises(FOAError, match=match):
