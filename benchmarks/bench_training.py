@@ -1,6 +1,8 @@
 """Training throughput of the CPU configuration: model step vs data loading, per step.
 
 Run: ``python -m pytest benchmarks/bench_training.py --benchmark-enable --benchmark-only -q``.
+The ``paper`` tests compare the paper preset's model step with the loader per item (data from the
+prepared YouTube-like copy of conftest.py).
 Every figure is put in ``extra_info`` (steps/s, samples/s, and the data/model time ratio measured
 in the same run, which says whether the DataLoader or the model bounds a step). The data
 benchmarks use a small synthetic data set generated once into ``$AVSA_CACHE`` (or
@@ -102,3 +104,78 @@ def test_feature_extraction(benchmark, model):
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
     benchmark.extra_info.update(crops_per_s=round(video.shape[0] * 4 / benchmark.stats.stats.mean,
                                                   1))
+
+
+# --- the paper preset on CPU: model time vs data time per item ---------------------------------
+PAPER = resolve_config("paper")
+PAPER_BATCH = {"avc": 2, "avsa": 1}   # a tiny batch: per-item figures are what is compared
+PAPER_TIMES = {}
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    torch.manual_seed(0)
+    return build_model(PAPER)
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_paper_model_step(benchmark, paper_model, stage):
+    """R(2+1)D-18 + audio CNN of the ``paper`` preset: forward + loss + backward + Adam step on
+    a tiny batch (112 px crops, 8 frames, 128 mel bands), torch's default threads, fp32."""
+    d = PAPER.data
+    g = torch.Generator().manual_seed(0)
+    lead = (PAPER_BATCH[stage],) if stage == "avc" else (PAPER_BATCH[stage], 4)
+    video = torch.randn(*lead, 3, d.n_frames, d.crop_size, d.crop_size, generator=g)
+    audio = torch.randn(*lead, d.audio_channels, d.audio_frames, d.n_mels, generator=g)
+    net = paper_model.stage(stage)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+    def step():
+        out = net(video, audio)
+        loss = avc_loss(*out)[0] if stage == "avc" else avsa_loss(out)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    benchmark.group = "paper preset, per item"
+    benchmark.pedantic(step, rounds=2, warmup_rounds=1)
+    per_item = benchmark.stats.stats.mean / PAPER_BATCH[stage]
+    PAPER_TIMES[("model", stage)] = per_item
+    benchmark.extra_info.update(seconds_per_item=round(per_item, 3),
+                                threads=torch.get_num_threads())
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_paper_data_item(benchmark, sources, stage):
+    """One ``paper`` item from the prepared YouTube-like copy (conftest ``sources``) on one
+    thread (what one DataLoader worker does); ratio = data time / model time per item."""
+    import numba
+
+    from avsa_learn.data.datasets import AVCDataset, AVSADataset
+
+    cls = AVCDataset if stage == "avc" else AVSADataset
+    n = 6
+    ds = cls([sources["prepared"]] * n, PAPER.data, split=None, train=True, seed=0)
+    epochs = iter(range(1, 10 ** 6))
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+
+    def load():
+        ds.set_epoch(next(epochs))
+        return [ds[i] for i in range(n)]
+
+    try:
+        benchmark.group = "paper preset, per item"
+        benchmark.pedantic(load, rounds=2, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(threads[0])
+        numba.set_num_threads(threads[1])
+    per_item = benchmark.stats.stats.mean / n
+    info = {"seconds_per_item": round(per_item, 4), "items_per_s_per_core": round(1 / per_item, 1)}
+    if ("model", stage) in PAPER_TIMES:
+        info["data_over_model"] = round(per_item / PAPER_TIMES[("model", stage)], 4)
+    benchmark.extra_info.update(info)
+    print(f"\npaper {stage}: data {per_item * 1e3:.0f} ms/item on one core"
+          + (f", model {PAPER_TIMES[('model', stage)]:.2f} s/item on "
+             f"{threads[0]} threads" if ("model", stage) in PAPER_TIMES else ""))
