@@ -19,26 +19,20 @@ CFG = resolve_config("cpu")
 TIMES = {}
 
 
-def _batch(stage):
-    d, s = CFG.data, CFG.schedule
+def _batch(stage, cfg=CFG, size=None):
+    """Random (video, audio) of one batch of ``cfg`` (``size`` items, default the schedule's)."""
+    d, s = cfg.data, cfg.schedule
     g = torch.Generator().manual_seed(0)
-    lead = (s.avc_batch_size,) if stage == "avc" else (s.avsa_batch_size, 4)
+    size = size or (s.avc_batch_size if stage == "avc" else s.avsa_batch_size)
+    lead = (size,) if stage == "avc" else (size, 4)
     return (torch.randn(*lead, 3, d.n_frames, d.crop_size, d.crop_size, generator=g),
             torch.randn(*lead, d.audio_channels, d.audio_frames, d.n_mels, generator=g))
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build_model(CFG)
-
-
-@pytest.mark.parametrize("stage", ["avc", "avsa"])
-def test_model_step(benchmark, model, stage):
-    """Forward + loss + backward + Adam step on one batch of the CPU config."""
+def _train_step(model, stage, video, audio):
+    """A callable: forward + loss + backward + Adam step of ``model``'s ``stage``."""
     net = model.stage(stage)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    video, audio = _batch(stage)
 
     def step():
         out = net(video, audio)
@@ -47,7 +41,24 @@ def test_model_step(benchmark, model, stage):
         loss.backward()
         opt.step()
 
-    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
+    return step
+
+
+def _seeded_model(cfg):
+    torch.manual_seed(0)
+    return build_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _seeded_model(CFG)
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_model_step(benchmark, model, stage):
+    """Forward + loss + backward + Adam step on one batch of the CPU config."""
+    video, audio = _batch(stage)
+    benchmark.pedantic(_train_step(model, stage, video, audio), rounds=5, warmup_rounds=1)
     t = benchmark.stats.stats.mean
     TIMES[("model", stage)] = t
     benchmark.extra_info.update(steps_per_s=round(1 / t, 2),
@@ -114,31 +125,16 @@ PAPER_TIMES = {}
 
 @pytest.fixture(scope="module")
 def paper_model():
-    torch.manual_seed(0)
-    return build_model(PAPER)
+    return _seeded_model(PAPER)
 
 
 @pytest.mark.parametrize("stage", ["avc", "avsa"])
 def test_paper_model_step(benchmark, paper_model, stage):
     """R(2+1)D-18 + audio CNN of the ``paper`` preset: forward + loss + backward + Adam step on
     a tiny batch (112 px crops, 8 frames, 128 mel bands), torch's default threads, fp32."""
-    d = PAPER.data
-    g = torch.Generator().manual_seed(0)
-    lead = (PAPER_BATCH[stage],) if stage == "avc" else (PAPER_BATCH[stage], 4)
-    video = torch.randn(*lead, 3, d.n_frames, d.crop_size, d.crop_size, generator=g)
-    audio = torch.randn(*lead, d.audio_channels, d.audio_frames, d.n_mels, generator=g)
-    net = paper_model.stage(stage)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-
-    def step():
-        out = net(video, audio)
-        loss = avc_loss(*out)[0] if stage == "avc" else avsa_loss(out)[0]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
+    video, audio = _batch(stage, PAPER, PAPER_BATCH[stage])
     benchmark.group = "paper preset, per item"
-    benchmark.pedantic(step, rounds=2, warmup_rounds=1)
+    benchmark.pedantic(_train_step(paper_model, stage, video, audio), rounds=2, warmup_rounds=1)
     per_item = benchmark.stats.stats.mean / PAPER_BATCH[stage]
     PAPER_TIMES[("model", stage)] = per_item
     benchmark.extra_info.update(seconds_per_item=round(per_item, 3),

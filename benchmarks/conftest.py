@@ -8,8 +8,9 @@ N_SAMPLES = 10 ** 7
 
 # The YouTube-like clip and its prepared copy (bench_datasets.py's docstring describes them).
 SECONDS, RAW_FPS, RAW_SIZE, RAW_SR = 12, 30, (960, 1920), 48000
-PREP_FPS, PREP_SIZE, PREP_GOP, PREP_SR = 16, (800, 1600), 8, 24000
-PREP_TUNE = "fastdecode"   # x264: CAVLC, no deblocking: ~1.9x faster to decode, ~20 % larger
+# avsa-prepare's layout (its defaults: crf 20, keyframe every 8 frames at 16 fps, ~1600 px)
+PREP_FPS, PREP_SIZE, PREP_GOP, PREP_CRF, PREP_SR = 16, (800, 1600), 8, 20, 24000
+FAST_TUNE = "fastdecode"   # x264: CAVLC, no deblocking: ~1.9x faster to decode, ~20 % larger
 
 
 def _raw_frames(rng):
@@ -46,7 +47,8 @@ def _record(name, video, audio, sr):
 
 @pytest.fixture(scope="session")
 def sources(tmp_path_factory):
-    """{"raw": ClipRecord, "prepared": ClipRecord} of the YouTube-like clip and its copy."""
+    """ClipRecords of the YouTube-like clip ("raw") and of two prepared copies: "prepared"
+    (avsa-prepare's layout) and "fastdecode" (the same encoded with x264's fastdecode tune)."""
     import spatialfoa
     from avsa_learn.data.video import write_video
     from spatialfoa.audio_io import resample
@@ -60,13 +62,16 @@ def sources(tmp_path_factory):
     audio = (audio + 0.01 * rng.standard_normal(audio.shape)).astype(np.float32)
     raw = write_video(root / "raw.mp4", _raw_frames(rng), RAW_FPS, audio, RAW_SR,
                       gop=5 * RAW_FPS, crf=21)
-    video = write_video(root / "clip.mp4",
-                        _prepared_frames(raw), PREP_FPS, gop=PREP_GOP, crf=21, tune=PREP_TUNE)
+    video = write_video(root / "clip.mp4", _prepared_frames(raw), PREP_FPS, gop=PREP_GOP,
+                        crf=PREP_CRF)
+    fast = write_video(root / "clip_fast.mp4", _prepared_frames(raw), PREP_FPS, gop=PREP_GOP,
+                       crf=PREP_CRF, tune=FAST_TUNE)
     x, sr, _ = spatialfoa.read_audio(raw, layout="ambix")
     flac = root / "clip.flac"
     spatialfoa.write_audio(flac, np.clip(resample(x, sr, PREP_SR), -1, 1), PREP_SR)
     return {"raw": _record("raw", raw, raw, RAW_SR),
-            "prepared": _record("prepared", video, flac, PREP_SR)}
+            "prepared": _record("prepared", video, flac, PREP_SR),
+            "fastdecode": _record("fastdecode", fast, flac, PREP_SR)}
 
 
 @pytest.fixture(scope="session")
