@@ -83,17 +83,20 @@ class _ClipReader:
         self.cache = cache
         self._lru = None
         self._open = None
+        self._open_pid = None
 
     def __getstate__(self):
-        return {"config": self.config, "cache": self.cache, "_lru": None, "_open": None}
+        return {"config": self.config, "cache": self.cache, "_lru": None, "_open": None,
+                "_open_pid": None}
 
     def _container(self, path):
         """An open PyAV container of ``path`` from the per-worker LRU, or None when it cannot
         be opened (read_frames then opens it itself and raises its error naming the file)."""
         import av
 
-        if self._open is None:
-            self._open = OrderedDict()
+        if self._open is None or self._open_pid != os.getpid():
+            # a forked worker must not share its parent's demuxers (nor their file offsets)
+            self._open, self._open_pid = OrderedDict(), os.getpid()
         if path in self._open:
             self._open.move_to_end(path)
             return self._open[path]
@@ -107,7 +110,7 @@ class _ClipReader:
         return container
 
     def _drop(self, path):
-        if self._open and path in self._open:
+        if self._open and self._open_pid == os.getpid() and path in self._open:
             self._open.pop(path).close()
 
     def _read_audio(self, record, offset, seconds):
