@@ -1,108 +1,98 @@
-"""AVSA training samples per second from MP4 (decode, 4 crops, augmentation, per-crop audio),
-in the main process and with 1 and 2 DataLoader workers, against the raw decode of the same
-frames and audio windows (the baseline: read_frames + spatialfoa.read_audio, nothing else).
+"""Loader throughput at the paper's sizes: a YouTube-like source against a prepared copy of it.
 
-Data: 6 synthetic clips (avsa-synth defaults: 256x128 at 16 fps, 4 s, 4-channel AAC at 24 kHz),
-AVSA items with quadrant crops on the ground-truth objects, ambi log-mel, training
-augmentation. Every round reads the 6 clips' items of a new epoch (new windows and crops).
-Workers are persistent and started with "forkserver" (numba's OpenMP pool is not fork-safe
-once used); their start-up is not timed. Samples per second are in ``extra_info`` and printed
-(``pytest benchmarks/bench_datasets.py --benchmark-enable --benchmark-only -q -s``).
+Inputs (the ``sources`` fixture of conftest.py), made once per session in a temporary folder
+(~40 s):
+
+- **raw**: what a YouTube-360 download looks like: 1920x960 equirect, 30 fps, a keyframe every
+  5 s, H.264 (crf 21, ~3.3 Mb/s), 4-channel AAC at 48 kHz in the MP4, 12 s; the picture is a
+  panning block texture with fine grain (decodes at about the cost per pixel of real 360
+  footage: ~7 ms per 1920x960 frame here, against ~5 ms for the 1920x1080 sample of
+  ``../shared/data/equirect``);
+- **prepared**: the same clip as ``avsa-prepare`` stores it: 2:1 equirect 1600x800 at 16 fps,
+  a keyframe every 8 frames, H.264 crf 20, audio as 4-channel FLAC at 24 kHz beside it;
+- **fastdecode**: the prepared copy encoded with x264's ``fastdecode`` tune (CAVLC, no
+  deblocking), ~20 % more bytes.
+
+Items: the paper's sizes (8 frames at 16 fps, 4 random crops of 112 px for AVSA, 1 for AVC,
+1 s of ambi log-mel, 128 bands), training augmentation (flip, colour jitter, gain), from a
+10 s clip record (1 s to 11 s of the file); each round draws ``N_ITEMS`` items of a new epoch
+(new windows and crops). Everything on one thread (torch and numba set to 1) in this process:
+items per second per core. Baseline of the "loader" group: raw AVSA items. The "crop audio"
+group times the features of 4 ambi crops: one STFT per item (baseline: an STFT per crop).
+
+``python -m pytest benchmarks/bench_datasets.py --benchmark-enable --benchmark-only -q -s``
+(items/s are printed and in ``extra_info``).
 """
 import numpy as np
 import pytest
-from torch.utils.data import DataLoader
 
 from avsa_learn.data.config import DataConfig
-from avsa_learn.data.datasets import AVSADataset, collate_skip_bad
+from avsa_learn.data.datasets import AVCDataset, AVSADataset
 
-N_CLIPS = 6
-ROUNDS = 4
+PREP_SR = 24000
 
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    from avsa_learn.data.index import load_index
-    from avsa_learn.data.synth import ensure_synthetic_dataset
-    from avsa_learn.detect.ground_truth import GroundTruthDetector
-
-    root = tmp_path_factory.mktemp("synth")
-    records = load_index(ensure_synthetic_dataset(root, num_clips=N_CLIPS, seed=0, jobs=2,
-                                                  progress=False))
-    cfg = DataConfig(crop_strategy="quadrants")
-    return AVSADataset(records, cfg, split=None, train=True, seed=0,
-                       objects=GroundTruthDetector(records))
+N_ITEMS = 6
+ROUNDS = 3
 
 
-class _EpochSampler:
-    """Yields (epoch, i) keys for EpochDataset; ``epoch`` is read in the main process, so
-    persistent workers see each new epoch."""
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    import numba
+    import torch
 
-    def __init__(self, n):
-        self.n, self.epoch = n, 0
-
-    def __iter__(self):
-        return iter([(self.epoch, i) for i in range(self.n)])
-
-    def __len__(self):
-        return self.n
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads[0])
+    numba.set_num_threads(threads[1])
 
 
-def _epochs(sampler, iterate):
-    """A callable running one new epoch per call."""
+RATES = {}
+
+
+def _items(benchmark, cls, record, name):
+    ds = cls([record] * N_ITEMS, DataConfig(), split=None, train=True, seed=0, skip_bad=False)
+    epoch = iter(range(1, 10 ** 6))
+
     def run():
-        sampler.epoch += 1
-        return sum(len(b["clip_id"]) for b in iterate() if b is not None)
-    return run
+        ds.set_epoch(next(epoch))
+        return [ds[i] for i in range(N_ITEMS)]
 
-
-def _report(benchmark, name):
-    rate = N_CLIPS / benchmark.stats.stats.mean
-    benchmark.extra_info["samples_per_s"] = rate
-    print(f"\n{name}: {rate:.2f} AVSA samples/s")
-
-
-def test_raw_decode_baseline(benchmark, dataset):
-    """read_frames (8 frames) + read_audio (1 s) per item: the floor of any loader."""
-    import spatialfoa
-    from avsa_learn.data.video import read_frames
-
-    c = dataset.config
-    rng = np.random.default_rng(0)
-
-    def decode():
-        for rec in dataset.records:
-            t = rng.uniform(0, rec.duration - c.audio_seconds)
-            read_frames(rec.video_path, rec.start + t + 0.25, c.n_frames, c.fps)
-            spatialfoa.read_audio(rec.audio_path, layout=rec.layout, offset=rec.start + t,
-                                  max_seconds=c.audio_seconds)
-        return [None] * len(dataset.records)
-
-    benchmark.group = "avsa samples"
-    benchmark.extra_info["baseline"] = True
-    benchmark.pedantic(decode, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    _report(benchmark, "raw decode")
-
-
-def test_avsa_main_process(benchmark, dataset):
-    from avsa_learn.distributed import EpochDataset
-
-    benchmark.group = "avsa samples"
-    sampler, wrapped = _EpochSampler(len(dataset)), EpochDataset(dataset)
-    run = _epochs(sampler, lambda: ({"clip_id": [wrapped[k]["clip_id"]]} for k in sampler))
+    benchmark.group = "loader"
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    _report(benchmark, "main process")
+    rate = N_ITEMS / benchmark.stats.stats.mean
+    RATES[name] = rate
+    benchmark.extra_info["items_per_s"] = round(rate, 2)
+    base = RATES.get(f"{name.split()[0]} raw")
+    if base and "raw" not in name:
+        benchmark.extra_info["x_raw"] = round(rate / base, 2)
+    print(f"\n{name}: {rate:.2f} items/s on one thread"
+          + (f" ({rate / base:.1f}x raw)" if base and "raw" not in name else ""))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_avsa_dataloader(benchmark, dataset, workers):
-    from avsa_learn.distributed import EpochDataset
+@pytest.mark.parametrize("kind", ["raw", "prepared", "fastdecode"])
+def test_avsa_items(benchmark, sources, kind):
+    if kind == "raw":
+        benchmark.extra_info["baseline"] = True
+    _items(benchmark, AVSADataset, sources[kind], f"AVSA {kind}")
 
-    benchmark.group = "avsa samples"
-    sampler = _EpochSampler(len(dataset))
-    loader = DataLoader(EpochDataset(dataset), batch_size=2, sampler=sampler, num_workers=workers,
-                        persistent_workers=True, collate_fn=collate_skip_bad,
-                        multiprocessing_context="forkserver")
-    run = _epochs(sampler, lambda: iter(loader))
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    _report(benchmark, f"DataLoader, {workers} worker{'s' * (workers > 1)}")
+
+@pytest.mark.parametrize("kind", ["raw", "prepared", "fastdecode"])
+def test_avc_items(benchmark, sources, kind):
+    _items(benchmark, AVCDataset, sources[kind], f"AVC {kind}")
+
+
+@pytest.mark.parametrize("stft_once", [False, True])
+def test_crop_audio_features(benchmark, stft_once):
+    """4 ambi log-mel crops (1 s, 128 bands) from one STFT vs an STFT per crop and channel."""
+    from avsa_learn.data.crop_audio import crop_audio_features
+
+    x = np.random.default_rng(0).standard_normal((4, PREP_SR)).astype(np.float32) * 0.1
+    az, el = np.array([2.4, 0.8, -0.8, -2.4]), np.array([0.1, -0.2, 0.3, 0.0])
+    cfg = DataConfig()
+    benchmark.group = "crop audio"
+    benchmark.extra_info["baseline"] = not stft_once
+    benchmark.pedantic(crop_audio_features, args=(x, PREP_SR, az, el, cfg),
+                       kwargs={"mirror": [True, False, False, True], "stft_once": stft_once},
+                       rounds=30, iterations=1, warmup_rounds=2)

@@ -1,6 +1,8 @@
 """Training throughput of the CPU configuration: model step vs data loading, per step.
 
 Run: ``python -m pytest benchmarks/bench_training.py --benchmark-enable --benchmark-only -q``.
+The ``paper`` tests compare the paper preset's model step with the loader per item (data from the
+prepared YouTube-like copy of conftest.py).
 Every figure is put in ``extra_info`` (steps/s, samples/s, and the data/model time ratio measured
 in the same run, which says whether the DataLoader or the model bounds a step). The data
 benchmarks use a small synthetic data set generated once into ``$AVSA_CACHE`` (or
@@ -17,26 +19,20 @@ CFG = resolve_config("cpu")
 TIMES = {}
 
 
-def _batch(stage):
-    d, s = CFG.data, CFG.schedule
+def _batch(stage, cfg=CFG, size=None):
+    """Random (video, audio) of one batch of ``cfg`` (``size`` items, default the schedule's)."""
+    d, s = cfg.data, cfg.schedule
     g = torch.Generator().manual_seed(0)
-    lead = (s.avc_batch_size,) if stage == "avc" else (s.avsa_batch_size, 4)
+    size = size or (s.avc_batch_size if stage == "avc" else s.avsa_batch_size)
+    lead = (size,) if stage == "avc" else (size, 4)
     return (torch.randn(*lead, 3, d.n_frames, d.crop_size, d.crop_size, generator=g),
             torch.randn(*lead, d.audio_channels, d.audio_frames, d.n_mels, generator=g))
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build_model(CFG)
-
-
-@pytest.mark.parametrize("stage", ["avc", "avsa"])
-def test_model_step(benchmark, model, stage):
-    """Forward + loss + backward + Adam step on one batch of the CPU config."""
+def _train_step(model, stage, video, audio):
+    """A callable: forward + loss + backward + Adam step of ``model``'s ``stage``."""
     net = model.stage(stage)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    video, audio = _batch(stage)
 
     def step():
         out = net(video, audio)
@@ -45,7 +41,24 @@ def test_model_step(benchmark, model, stage):
         loss.backward()
         opt.step()
 
-    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
+    return step
+
+
+def _seeded_model(cfg):
+    torch.manual_seed(0)
+    return build_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _seeded_model(CFG)
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_model_step(benchmark, model, stage):
+    """Forward + loss + backward + Adam step on one batch of the CPU config."""
+    video, audio = _batch(stage)
+    benchmark.pedantic(_train_step(model, stage, video, audio), rounds=5, warmup_rounds=1)
     t = benchmark.stats.stats.mean
     TIMES[("model", stage)] = t
     benchmark.extra_info.update(steps_per_s=round(1 / t, 2),
@@ -102,3 +115,63 @@ def test_feature_extraction(benchmark, model):
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
     benchmark.extra_info.update(crops_per_s=round(video.shape[0] * 4 / benchmark.stats.stats.mean,
                                                   1))
+
+
+# --- the paper preset on CPU: model time vs data time per item ---------------------------------
+PAPER = resolve_config("paper")
+PAPER_BATCH = {"avc": 2, "avsa": 1}   # a tiny batch: per-item figures are what is compared
+PAPER_TIMES = {}
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    return _seeded_model(PAPER)
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_paper_model_step(benchmark, paper_model, stage):
+    """R(2+1)D-18 + audio CNN of the ``paper`` preset: forward + loss + backward + Adam step on
+    a tiny batch (112 px crops, 8 frames, 128 mel bands), torch's default threads, fp32."""
+    video, audio = _batch(stage, PAPER, PAPER_BATCH[stage])
+    benchmark.group = "paper preset, per item"
+    benchmark.pedantic(_train_step(paper_model, stage, video, audio), rounds=2, warmup_rounds=1)
+    per_item = benchmark.stats.stats.mean / PAPER_BATCH[stage]
+    PAPER_TIMES[("model", stage)] = per_item
+    benchmark.extra_info.update(seconds_per_item=round(per_item, 3),
+                                threads=torch.get_num_threads())
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_paper_data_item(benchmark, sources, stage):
+    """One ``paper`` item from the prepared YouTube-like copy (conftest ``sources``) on one
+    thread (what one DataLoader worker does); ratio = data time / model time per item."""
+    import numba
+
+    from avsa_learn.data.datasets import AVCDataset, AVSADataset
+
+    cls = AVCDataset if stage == "avc" else AVSADataset
+    n = 6
+    ds = cls([sources["prepared"]] * n, PAPER.data, split=None, train=True, seed=0)
+    epochs = iter(range(1, 10 ** 6))
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+
+    def load():
+        ds.set_epoch(next(epochs))
+        return [ds[i] for i in range(n)]
+
+    try:
+        benchmark.group = "paper preset, per item"
+        benchmark.pedantic(load, rounds=2, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(threads[0])
+        numba.set_num_threads(threads[1])
+    per_item = benchmark.stats.stats.mean / n
+    info = {"seconds_per_item": round(per_item, 4), "items_per_s_per_core": round(1 / per_item, 1)}
+    if ("model", stage) in PAPER_TIMES:
+        info["data_over_model"] = round(per_item / PAPER_TIMES[("model", stage)], 4)
+    benchmark.extra_info.update(info)
+    print(f"\npaper {stage}: data {per_item * 1e3:.0f} ms/item on one core"
+          + (f", model {PAPER_TIMES[('model', stage)]:.2f} s/item on "
+             f"{threads[0]} threads" if ("model", stage) in PAPER_TIMES else ""))

@@ -312,6 +312,36 @@ def test_cached_clips_give_the_same_items(clips):
             torch.testing.assert_close(a["audio"], b["audio"], atol=1e-5, rtol=0)
 
 
+def test_files_kept_open_give_the_same_frames_as_fresh_reads(clips):
+    """One dataset reuses its open video files across items and epochs (seeking back and
+    forth, the first window included); a new dataset per item opens every file afresh."""
+    cfg = DataConfig(crop_strategy="random", color_jitter=False)
+    reused = AVSADataset(clips, cfg, seed=3)
+    for epoch, i in [(0, 2), (0, 0), (1, 2), (2, 2), (1, 0), (0, 2)]:
+        reused.set_epoch(epoch)
+        fresh = AVSADataset(clips, cfg, seed=3)
+        fresh.set_epoch(epoch)
+        torch.testing.assert_close(reused[i]["video"], fresh[i]["video"], atol=0, rtol=0)
+    assert len(reused._reader._open) == 2
+
+
+def test_read_frames_on_an_open_container_seeks_every_time(tmp_path):
+    """Frame k of the clip is grey level 7k: windows read through one open container, the
+    first window after a later one included, are the frames asked for."""
+    import av
+
+    from avsa_learn.data.video import read_frames
+
+    levels = 7 * np.arange(32)
+    frames = np.broadcast_to(levels[:, None, None, None].astype(np.uint8), (32, 32, 64, 3))
+    path = write_video(tmp_path / "ramp.mp4", frames, FPS, crf=0, gop=8)
+    with av.open(str(path)) as container:
+        for start in (1.0, 0.0, 1.5, 0.25, 0.0):
+            got = read_frames(path, start, 4, FPS, container=container)
+            want = levels[int(start * FPS):int(start * FPS) + 4]
+            np.testing.assert_allclose(got.reshape(4, -1).mean(1), want, atol=1.5)
+
+
 def test_window_is_random_and_inside_the_clip(clips):
     """Window starts spread over the clip; the audio window (1 s) never leaves it."""
     objects = on_source(clips)

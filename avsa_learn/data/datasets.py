@@ -41,6 +41,7 @@ from avsa_learn.data.crops import choose_crops
 log = logging.getLogger(__name__)
 
 CACHE_MAX_BYTES = 1 << 30  # per worker, for cache_frames=True (least recently used clip out)
+OPEN_VIDEOS_MAX = 16       # per worker: video files kept open between reads (LRU)
 _READ_ERRORS = (OSError, ValueError, RuntimeError, EOFError, IndexError)
 
 
@@ -73,15 +74,54 @@ def collate_skip_bad(batch):
 
 class _ClipReader:
     """Reads a clip's frames and audio windows; with ``cache`` keeps whole decoded clips in an
-    LRU of at most ``CACHE_MAX_BYTES`` (built lazily, so each DataLoader worker has its own)."""
+    LRU of at most ``CACHE_MAX_BYTES``, else keeps the last ``OPEN_VIDEOS_MAX`` video files
+    open (opening and probing an MP4 costs ~25 ms, a third of a prepared window's decode).
+    Both are built lazily, so each DataLoader worker has its own."""
 
     def __init__(self, config, cache):
         self.config = config
         self.cache = cache
         self._lru = None
+        self._open = None
+        self._open_pid = None
+        self._layouts = {}
 
     def __getstate__(self):
-        return {"config": self.config, "cache": self.cache, "_lru": None}
+        return {"config": self.config, "cache": self.cache, "_lru": None, "_open": None,
+                "_open_pid": None, "_layouts": {}}
+
+    def layout(self, record):
+        """The record's frame layout (projection and stereo as indexed), probed once per file."""
+        from avsa_learn.data.video import probe_layout
+
+        path = record.video_path
+        if path not in self._layouts:
+            self._layouts[path] = probe_layout(path, record.projection, record.stereo)
+        return self._layouts[path]
+
+    def _container(self, path):
+        """An open PyAV container of ``path`` from the per-worker LRU, or None when it cannot
+        be opened (read_frames then opens it itself and raises its error naming the file)."""
+        import av
+
+        if self._open is None or self._open_pid != os.getpid():
+            # a forked worker must not share its parent's demuxers (nor their file offsets)
+            self._open, self._open_pid = OrderedDict(), os.getpid()
+        if path in self._open:
+            self._open.move_to_end(path)
+            return self._open[path]
+        try:
+            container = av.open(str(path))
+        except Exception:                    # FFmpeg errors come in many classes
+            return None
+        self._open[path] = container
+        while len(self._open) > OPEN_VIDEOS_MAX:
+            self._open.popitem(last=False)[1].close()
+        return container
+
+    def _drop(self, path):
+        if self._open and self._open_pid == os.getpid() and path in self._open:
+            self._open.pop(path).close()
 
     def _read_audio(self, record, offset, seconds):
         import spatialfoa
@@ -103,7 +143,8 @@ class _ClipReader:
         if key in self._lru:
             self._lru.move_to_end(key)
             return self._lru[key]
-        frames = read_frames(record.video_path, record.start, n_frames, self.config.fps)
+        frames = read_frames(record.video_path, record.start, n_frames, self.config.fps,
+                             layout=self.layout(record))
         audio = self._read_audio(record, record.start, record.duration)
         self._lru[key] = (frames, audio)
         while len(self._lru) > 1 and sum(f.nbytes + a.nbytes
@@ -121,7 +162,13 @@ class _ClipReader:
             all_frames = self._whole(record, n_clip_frames)[0]
             frames = all_frames[first:first + n_frames]
         else:
-            frames = read_frames(record.video_path, record.start + first / fps, n_frames, fps)
+            path = record.video_path
+            try:
+                frames = read_frames(path, record.start + first / fps, n_frames, fps,
+                                     layout=self.layout(record), container=self._container(path))
+            except Exception:
+                self._drop(path)             # a failed read may leave the demuxer anywhere
+                raise
         if len(frames) == 0:
             raise ClipError(f"{record.clip_id}: {record.video_path}: no video frames at "
                             f"{record.start + first / fps:.3f} s")

@@ -13,6 +13,7 @@ first frame of the video stream. Audio is read by :func:`spatialfoa.read_audio`.
 >>> frames.shape                                                             # doctest: +SKIP
 (8, 128, 256, 3)
 """
+import contextlib
 import os
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def iter_equirect_frames(path, *, fps, width=None, layout=None, start=0.0, durat
         yield frame
 
 
-def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, layout=None):
+def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, layout=None,
+                container=None):
     """Frames at times ``start + i / fps`` (i < n_frames) of a video, uint8 RGB (T, H, W, 3),
     2:1 equirect converted from the file's layout as by :func:`iter_equirect_frames`.
 
@@ -96,7 +98,9 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, lay
     ``start`` and decodes forward (one thread) only as far as needed. Times past the last frame
     by more than one frame interval are dropped, so T can be < n_frames when the video ends
     early; no frame at all raises :class:`VideoError` (as do missing, corrupt and video-less
-    files), naming the file.
+    files), naming the file. ``container``: ``path`` already opened with ``av.open`` (left
+    open: a caller reading many windows of one file skips the ~25 ms open and probe; pass
+    ``layout`` too, else the file is probed again); None opens and closes the file.
 
     >>> read_frames("clip.mp4", 0.0, n_frames=2, fps=4.0).shape   # doctest: +SKIP
     (2, 128, 256, 3)
@@ -111,12 +115,13 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, lay
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"{path}: fps must be > 0, got {fps}")
     frames = [f for _, f in _frames_at(path, start, fps, int(n_frames), layout, width, size,
-                                       keep_coded=width is None)]
+                                       keep_coded=width is None, container=container)]
     return np.stack(frames)
 
 
-def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False):
-    """Yield (k, frame) for the target times start + k / fps, k < n (n None: to the end)."""
+def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, container=None):
+    """Yield (k, frame) for the target times start + k / fps, k < n (n None: to the end), from
+    ``container`` (an open ``path``, left open) or a fresh open of ``path``."""
     import av
     from spatialfoa.spherical import equirect_graph
 
@@ -138,10 +143,12 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False):
     def target(m):
         return start + m / fps
 
-    with _open(path) as container:
+    reused = container is not None
+    with contextlib.nullcontext(container) if reused else _open(path) as container:
         stream = _video_stream(container, path)
-        stream.codec_context.thread_count = 1   # callers (DataLoader workers) run in parallel;
-        # decoder threads would only add start-up and latency to these short reads (4x here)
+        if not stream.codec_context.is_open:
+            stream.codec_context.thread_count = 1   # callers (DataLoader workers) run in
+            # parallel; decoder threads only add start-up and latency to short reads (4x here)
         graph = None if (keep_coded and plain) else equirect_graph(stream, layout, graph_width)
         cache = {}
 
@@ -159,7 +166,7 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False):
         tb = stream.time_base
         t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         rate = float(stream.average_rate or stream.guessed_rate or 0) or None
-        if start > 0:
+        if start > 0 or reused:           # an open container may be anywhere in the file
             try:
                 container.seek(int((t0 + start) / tb), stream=stream, backward=True)
             except av.error.FFmpegError:
@@ -196,14 +203,16 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False):
 
 
 def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *, crf=20,
-                gop=None, faststart=False, atomic=False):
+                gop=None, tune=None, faststart=False, atomic=False):
     """Write an MP4: h264 video (yuv420p) and, optionally, AAC audio with its channels in order.
 
     ``frames``: uint8 RGB frames (T, H, W, 3), an array or any iterable of (H, W, 3) arrays
     (H and W even, taken from the first frame), frame k at ``k / fps`` s. ``fps``: frames per
     second (a float is stored as a fraction with denominator <= 1001). Video: libx264, preset
     veryfast, one thread, quality ``crf`` (20 default; 0 = lossless after the yuv420p conversion,
-    which halves the chroma resolution), a keyframe every ``gop`` frames (default: every second).
+    which halves the chroma resolution), a keyframe every ``gop`` frames (default: every second),
+    x264 ``tune`` (e.g. "fastdecode": no CABAC, no deblocking; decodes ~1.9x faster for ~20 %
+    more bytes at 1600x800, benchmarks/bench_datasets.py).
 
     ``audio``: float32 (channels, samples) at ``sample_rate`` Hz, roughly within [-1, 1],
     encoded as AAC at 64 kb/s per channel with FFmpeg channel ``layout`` (default from the
@@ -251,7 +260,8 @@ def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *,
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(target), "w", format="mp4", options=options) as out:
         vs = out.add_stream("libx264", rate=rate, options={
-            "crf": str(crf), "preset": "veryfast", "g": str(gop), "threads": "1"})
+            "crf": str(crf), "preset": "veryfast", "g": str(gop), "threads": "1",
+            **({"tune": str(tune)} if tune else {})})
         vs.width, vs.height, vs.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
         if audio is not None:
             sr = int(sample_rate)
