@@ -284,7 +284,9 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
         db *= 10.0
 
     _k.run_blocks(work, _blocks(n_frames), n_samples)
-    if S is not None and not np.all(np.isfinite(out)):   # (a smaller pass than over S)
+    # a NaN/inf in S shows in every band energy (a smaller pass than over S); only the kernel's
+    # log channels are read: the caller may fill others (icf's ILD) afterwards
+    if S is not None and not np.all(np.isfinite(out[:n_db] if n_db else out)):
         raise FOAError("S: non-finite STFT value (NaN or inf)")
     return out
 
