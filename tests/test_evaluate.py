@@ -294,7 +294,7 @@ def test_train_cli_under_torchrun(synth_index, tmp_path):
     from test_distributed import _free_port
 
     cfg = _tiny(synth_index, "schedule.avc_batch_size=2", "schedule.avsa_batch_size=2",
-                "runtime.num_workers=1")
+                "runtime.num_workers=1", "loss.gather_negatives=true")
     cfg.save(tmp_path / "tiny.json")
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
