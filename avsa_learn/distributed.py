@@ -4,7 +4,8 @@ Run one process per device with ``torchrun`` (it sets RANK, WORLD_SIZE, LOCAL_RA
 LOCAL_WORLD_SIZE, MASTER_ADDR/PORT, also across nodes); :func:`setup` reads them and joins the
 group with the ``gloo`` backend on CPU and ``nccl`` on CUDA. Batch sizes in the config are per
 process; gradients are averaged over processes (DDP), so the effective batch is
-world_size × batch. Only rank 0 logs and writes checkpoints.
+world_size × batch. Only rank 0 logs and writes checkpoints. Each process contrasts its own
+batch unless the loss gathers the others' embeddings (:func:`gather_with_local_grad`).
 
 :class:`ClipSampler` is a ``DistributedSampler`` whose epoch order (a function of seed and epoch
 only, see ``set_epoch``) puts clips of one video into different batches where it can — two clips

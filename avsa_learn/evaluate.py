@@ -135,10 +135,11 @@ class _ViewItems(Dataset):
         for name in variants:
             yaw, src = VARIANTS[name](view)
             item = self.datasets[key].sample(view["clip"], np.random.default_rng(view["seed"]),
-                                             audio_yaw=yaw, audio_from=src)
+                                             audio_yaw=yaw, audio_from=src,
+                                             with_video=video is None)  # the same crops each time
             if item is None:
                 return None
-            video = item["video"] if video is None else video  # the same crops every time
+            video = item["video"] if video is None else video
             audio.append(item["audio"])
         return {"video": video, "audio": torch.stack(audio), "job": n}
 
