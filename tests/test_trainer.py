@@ -194,12 +194,12 @@ class _HandOver(Trainer):
 def test_curriculum_hands_over_backbones_with_new_heads_and_optimiser(tmp_path):
     cfg = tiny_config("schedule.avc_epochs=2", "schedule.avsa_epochs=1", "optim.lr=3e-3")
     torch.manual_seed(5)
-    init = {k: v.clone() for k, v in Trainer(cfg, fake_sets(cfg), tmp_path / "x")
+    init = {k: v.clone() for k, v in Trainer(cfg, fake_sets(cfg, n=8), tmp_path / "x")
             .model.state_dict().items()}
     avc_only = Trainer(tiny_config("schedule.avc_epochs=2", "schedule.avsa_epochs=0",
-                                   "optim.lr=3e-3"), fake_sets(cfg), tmp_path / "a").fit()
+                                   "optim.lr=3e-3"), fake_sets(cfg, n=8), tmp_path / "a").fit()
     after_avc = avc_only.state_dict()
-    t = _HandOver(cfg, fake_sets(cfg), tmp_path / "b")
+    t = _HandOver(cfg, fake_sets(cfg, n=8), tmp_path / "b")
     final = t.fit().state_dict()
     state, opt, sched_step = t.at_avsa
     enc = [k for k in state if k.startswith("encoders.")]
