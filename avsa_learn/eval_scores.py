@@ -124,7 +124,8 @@ def yaw_bin_scores(pred, label, yaw, mirror_pred=None):
              "specificity_ci95": spec["ci95"]}]
     groups = []
     for lo, hi in YAW_BINS_DEG:
-        sel = (label == 1) & torch.from_numpy((deg >= lo) & ((deg < hi) | (hi == 180) & (deg <= hi)))
+        inside = (deg >= lo) & ((deg < hi) | ((hi == 180) & (deg <= hi)))  # last bin closed
+        sel = (label == 1) & torch.from_numpy(inside)
         groups.append((f"{lo}-{hi}", pred[sel] == 1))
     if mirror_pred is not None:
         groups.append(("180 (mirror)", torch.as_tensor(mirror_pred) == 1))

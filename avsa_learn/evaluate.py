@@ -55,8 +55,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from avsa_learn.config import ConfigError, TrainConfig, resolve_config
-from avsa_learn.eval_scores import (accuracy_score, make_classifier, modality_floors,  # noqa: F401
-                                    predict, train_classifier, yaw_bin_scores)
+from avsa_learn.eval_scores import accuracy_score, modality_floors, predict, yaw_bin_scores
 
 TASKS = ("avc", "avsa")
 SPLITS = ("train", "test")
@@ -275,7 +274,8 @@ def evaluate_model(model, cfg, records, objects=None, tasks=TASKS, device="cpu",
                 ds._reader = reader
             sets[proto, s] = ds
     n_test = len(sets["main", "test"])
-    draws = {"train": e.train_draws, "test": draws_for_pairs(n_test, e.min_test_pairs, e.test_draws)}
+    draws = {"train": e.train_draws,
+             "test": draws_for_pairs(n_test, e.min_test_pairs, e.test_draws)}
     views = {s: draw_views(sets["main", s].records, s, e.seed, e.min_yaw_deg, draws[s])
              for s in SPLITS}
     if "avc" in tasks:

@@ -9,9 +9,8 @@ import torch
 from avsa_learn.config import resolve_config
 from avsa_learn.eval_scores import (accuracy_score, modality_floors, predict, train_classifier,
                                     yaw_bin_scores)
-from avsa_learn.evaluate import (EvaluationError, check_compatible, draw_views, draws_for_pairs, evaluate_model,
-                                 extract_view_features)
-from avsa_learn.evaluate import format_table
+from avsa_learn.evaluate import (EvaluationError, check_compatible, draw_views, draws_for_pairs,
+                                 evaluate_model, extract_view_features, format_table)
 from avsa_learn.evaluate import main as eval_main
 from avsa_learn.models import build_model
 from avsa_learn.train_cli import main as train_main

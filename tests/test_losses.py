@@ -202,7 +202,8 @@ for name in ("avc", "avsa"):
         o = {k: D.gather_with_local_grad(t, ctx) for k, t in o.items()}
         loss, acc = avsa_loss(o, negatives="same-index")
     (loss * ctx.world_size).backward()
-    res[name] = {"loss": loss.item(), "acc": acc.item(), "grad": [p.grad.clone() for p in net.parameters()]}
+    res[name] = {"loss": loss.item(), "acc": acc.item(),
+                 "grad": [p.grad.clone() for p in net.parameters()]}
 torch.save(res, f"{out}/rank{ctx.rank}.pt")
 D.cleanup(ctx)
 """
