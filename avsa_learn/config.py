@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
-from avsa_learn.data.config import DataConfig
+from avsa_learn.data.config import CROP_STRATEGIES, DataConfig
 
 VIDEO_ARCHS = ("r2plus1d_18", "small")
 POOLS = ("max", "avg")
@@ -85,10 +85,13 @@ class ModelConfig:
 class LossConfig:
     """InfoNCE settings. ``avsa_negatives``: ``all`` = Eq. 2 as written (every crop of every other
     clip is a negative: 4N-way), ``same-index`` = as in [17] (the 4 crops of the clip plus the
-    same crop index of the other clips: (N + 3)-way, 31-way for 28 clips)."""
+    same crop index of the other clips: (N + 3)-way, 31-way for 28 clips). N is the batch of one
+    process; ``gather_negatives`` (beyond [17]) all-gathers the embeddings under torchrun so
+    that N is the global batch (the loss then equals the one-process loss on the whole batch)."""
 
     temperature: float = 0.07
     avsa_negatives: str = "all"
+    gather_negatives: bool = False     # under DDP: contrast against every process's batch
 
     def validate(self):
         _check_choice("loss.avsa_negatives", self.avsa_negatives, AVSA_NEGATIVES)
@@ -118,13 +121,16 @@ class OptimConfig:
 class ScheduleConfig:
     """Curriculum: ``avc_epochs`` of AVC, then ``avsa_epochs`` of AVSA with new heads and
     transformers. Batch sizes are clips **per process** (the global batch is world_size times
-    larger); an AVSA clip has 4 crops. ``steps_per_epoch`` > 0 caps an epoch.
+    larger); an AVSA clip has 4 crops. ``clips_per_video`` > 0: an epoch takes that many clips
+    of every video (drawn anew each epoch; [17]: 2), 0: every clip once.
+    ``steps_per_epoch`` > 0 caps an epoch.
     A checkpoint is written every ``checkpoint_every`` steps (0: only at epoch ends)."""
 
     avc_epochs: int = 50
     avsa_epochs: int = 50
     avc_batch_size: int = 112
     avsa_batch_size: int = 28
+    clips_per_video: int = 0
     steps_per_epoch: int = 0
     checkpoint_every: int = 1000
 
@@ -133,16 +139,23 @@ class ScheduleConfig:
             raise ConfigError("schedule.avc_epochs + schedule.avsa_epochs must be > 0")
         if self.avc_batch_size < 2 or self.avsa_batch_size < 2:
             raise ConfigError("batch sizes must be >= 2 (in-batch negatives)")
+        if self.clips_per_video < 0:
+            raise ConfigError(f"schedule.clips_per_video must be >= 0, got {self.clips_per_video}")
 
 
 @dataclass
 class EvalConfig:
     """The AVC/AVSA evaluation of [17] with frozen features (see avsa_learn.evaluate).
 
-    The test set (pairs, rotations, crops) is drawn from ``seed`` alone, so two evaluations of
-    one checkpoint agree exactly. AVSA rotations have |yaw| >= ``min_yaw_deg``: 45° is beyond
-    the half field of view of the widest crop (38°), so a "rotated" label always moves the
-    sound out of the crop; the reference's U(-pi, pi) also labels 2°-rotations "rotated".
+    The test set (views, crops, partner clips, rotations) is drawn from ``seed`` alone, with
+    ``crop_strategy`` crops whatever the model was trained with, so every model is scored on the
+    same pairs; ``object_crops`` ("" = off) adds a protocol on object crops when the data have
+    an object provider. AVSA rotations have |yaw| >= ``min_yaw_deg`` (45° is beyond the half
+    field of view of the widest crop, 38°); ``full_circle`` adds [17]'s yaw ~ U(-180°, 180°)
+    with a per-|yaw|-bin report, ``mirror_pairs`` the exactly-180° test pairs. Test clips are
+    drawn ``test_draws`` times or more, until each task has ``min_test_pairs`` pairs.
+    ``floors``: the untrained network and one-modality classifiers beside every score;
+    ``transformer_features``: also score the A2V/V2A outputs.
     """
 
     after_training: bool = True
@@ -155,13 +168,25 @@ class EvalConfig:
     hidden: int = 512
     dropout: float = 0.5
     min_yaw_deg: float = 45.0
-    train_draws: int = 1               # labelled draws per training clip
-    test_draws: int = 1                # labelled draws per test clip
+    train_draws: int = 1               # views per training clip (2 pairs per task each)
+    test_draws: int = 1                # at least this many views per test clip
+    min_test_pairs: int = 1000         # more test draws until each task has this many pairs
+    crop_strategy: str = "random"      # crops of the main protocol, the same for every model
+    object_crops: str = "quadrants"    # second protocol on object crops ("" = off)
+    full_circle: bool = True
+    mirror_pairs: bool = True
+    floors: bool = True
+    transformer_features: bool = True
     feature_batch_size: int = 16
 
     def validate(self):
         if not 0 <= self.min_yaw_deg < 180:
             raise ConfigError(f"eval.min_yaw_deg must be in [0, 180), got {self.min_yaw_deg}")
+        _check_choice("eval.crop_strategy", self.crop_strategy, CROP_STRATEGIES)
+        _check_choice("eval.object_crops", self.object_crops, ("",) + CROP_STRATEGIES)
+        if self.train_draws < 1 or self.test_draws < 1 or self.min_test_pairs < 0:
+            raise ConfigError("eval.train_draws and eval.test_draws must be >= 1, "
+                              "eval.min_test_pairs >= 0")
 
 
 @dataclass
@@ -337,10 +362,13 @@ def parse_override(text):
 
 # Presets, applied to the dataclass defaults (which are the paper's values).
 PRESETS = {
-    # The paper / [17]: 112 crops, 8 frames, batch 112 AVC / 28 x 4 AVSA, 50 + 50 epochs, Adam
-    # 1e-4 wd 1e-5, R(2+1)D-18 + 9-layer audio CNN, AMP + channels_last on CUDA.
+    # The paper / [17]: 112 crops, 8 frames, batch 112 AVC / 28 x 4 AVSA, 50 + 50 epochs of 2
+    # clips per video, [17]'s 31-way AVSA softmax (same-index negatives), Adam 1e-4 wd 1e-5,
+    # R(2+1)D-18 + 9-layer audio CNN, AMP + channels_last on CUDA.
     "paper": {
         "data": {"crop_size": 112, "n_frames": 8, "cache_frames": False},
+        "loss": {"avsa_negatives": "same-index"},
+        "schedule": {"clips_per_video": 2},
         "runtime": {"num_workers": 8, "amp": "auto", "channels_last": True,
                     "log_every": 50},
         "synth": {"num_clips": 2000},
@@ -359,8 +387,8 @@ PRESETS = {
         "optim": {"lr": 1e-3, "weight_decay": 1e-5, "lr_schedule": "cosine", "warmup_steps": 20},
         "schedule": {"avc_epochs": 40, "avsa_epochs": 20, "avc_batch_size": 32,
                      "avsa_batch_size": 8, "checkpoint_every": 100},
-        "eval": {"epochs": 60, "batch_size": 64, "avc_lr": 1e-3, "avsa_lr": 1e-3,
-                 "hidden": 128, "train_draws": 2, "test_draws": 4},
+        "eval": {"epochs": 40, "batch_size": 256, "avc_lr": 2e-3, "avsa_lr": 2e-3,
+                 "hidden": 128, "train_draws": 2},
         "synth": {"num_clips": 200},
         "runtime": {"num_workers": 1, "log_every": 5},
     },

@@ -4,7 +4,8 @@ Run one process per device with ``torchrun`` (it sets RANK, WORLD_SIZE, LOCAL_RA
 LOCAL_WORLD_SIZE, MASTER_ADDR/PORT, also across nodes); :func:`setup` reads them and joins the
 group with the ``gloo`` backend on CPU and ``nccl`` on CUDA. Batch sizes in the config are per
 process; gradients are averaged over processes (DDP), so the effective batch is
-world_size × batch. Only rank 0 logs and writes checkpoints.
+world_size × batch. Only rank 0 logs and writes checkpoints. Each process contrasts its own
+batch unless the loss gathers the others' embeddings (:func:`gather_with_local_grad`).
 
 :class:`ClipSampler` is a ``DistributedSampler`` whose epoch order (a function of seed and epoch
 only, see ``set_epoch``) puts clips of one video into different batches where it can — two clips
@@ -112,6 +113,31 @@ def all_true(flag, ctx):
     return t.item() == 0
 
 
+def gather_with_local_grad(x, ctx):
+    """Concatenate ``x`` (N_r, ...) of every process in rank order → (sum N_r, ...), the same on
+    every rank; gradients flow into this process's own slice only (the others are copies).
+    Batches may differ in size (clips skipped as undecodable). One process: ``x`` itself.
+
+    Under DDP (gradients averaged over processes), backpropagating ``world_size × loss`` of a
+    loss computed on the gathered tensors gives every process the gradient of the one-process
+    loss on the concatenated batch."""
+    if not ctx.distributed:
+        return x
+    n = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(ctx.world_size)]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    pad = max(sizes) - x.shape[0]
+    local = x.detach()
+    if pad:
+        local = torch.cat([local, local.new_zeros((pad, *x.shape[1:]))])
+    parts = [torch.empty_like(local) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, local.contiguous())
+    parts = [p[:s] for p, s in zip(parts, sizes)]
+    parts[ctx.rank] = x
+    return torch.cat(parts)
+
+
 def sync_buffers(module, ctx):
     """Copy rank 0's buffers (BatchNorm running statistics) to every process, so all ranks hold
     identical state (DDP only syncs them at the next forward)."""
@@ -127,15 +153,19 @@ class ClipSampler(DistributedSampler):
     permutation seeded by ``seed + epoch`` so that no two clips of one video share a global batch
     when possible; process r takes slice ``[r*B, (r+1)*B)`` of each. Incomplete batches are
     dropped; ``max_batches`` > 0 keeps only the first ones. ``start_batch`` skips the first local
-    batches (resume); ``len()`` counts items.
+    batches (resume); ``len()`` counts items. ``clips_per_video`` > 0: the epoch holds only that
+    many clips of each video (the first ones of the permutation, so a random subset drawn anew
+    each epoch), as [17] defines an epoch (2 clips per video).
     """
 
-    def __init__(self, video_ids, batch_size, num_replicas=1, rank=0, seed=0, max_batches=0):
+    def __init__(self, video_ids, batch_size, num_replicas=1, rank=0, seed=0, max_batches=0,
+                 clips_per_video=0):
         super().__init__(range(len(video_ids)), num_replicas=num_replicas, rank=rank,
                          shuffle=True, seed=seed, drop_last=True)
         self.video_ids = list(video_ids)
         self.batch_size = int(batch_size)
         self.max_batches = int(max_batches)
+        self.clips_per_video = int(clips_per_video)
         self.start_batch = 0
         self._cache = (None, None)
 
@@ -146,7 +176,14 @@ class ClipSampler(DistributedSampler):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         size = self.batch_size * self.num_replicas
         open_batches, done = [], []
-        for i in torch.randperm(len(self.video_ids), generator=g).tolist():
+        order = torch.randperm(len(self.video_ids), generator=g).tolist()
+        if self.clips_per_video:
+            taken = {}
+            for i in order:
+                taken.setdefault(self.video_ids[i], []).append(i)
+            keep = {i for clips in taken.values() for i in clips[:self.clips_per_video]}
+            order = [i for i in order if i in keep]
+        for i in order:
             vid = self.video_ids[i]
             for b in open_batches:
                 if vid not in b[1]:

@@ -1,50 +1,70 @@
-"""``avsa-eval``: the AVC and AVSA tasks of [17] on frozen features.
+"""``avsa-eval``: the AVC and AVSA tasks of [17] on frozen features, with floors beside them.
 
-Protocol (the reference's, with its test-set bug fixed):
+One fixed protocol for every compared model (the same test clips, crops, windows and
+rotations, whatever the model was trained with); the object-crop protocol is reported apart:
 
-1. The backbones are frozen. Every labelled *pair* is one clip drawn by
-   ``AVSADataset.sample`` (4 crops, each with its own crop audio, no augmentation):
-   - **AVC**: half the pairs (an exact, seeded half) take their audio from another clip of the
-     same split and of another video (``audio_from=j``); label 1 = mismatched;
-   - **AVSA**: half the pairs have the scene audio rotated by a yaw with
-     ``eval.min_yaw_deg`` <= |yaw| <= 180° (uniform, random sign) before the per-crop
-     processing (``audio_yaw``); label 1 = rotated. The reference draws yaw ~ U(-π, π), which
-     also labels tiny, invisible rotations "rotated"; 45° exceeds the half field of view of the
-     widest crop (38°), so a rotated sound always leaves its crop.
-2. Features (video 512 ‖ audio 512 per crop) are computed once for the train and test pairs,
-   z-scored with train statistics, and a classifier dropout 0.5 → Linear(1024, 512) → ReLU →
-   Linear(512, 2) is trained on the train crops (Adam, ``eval.epochs``, ``eval.batch_size``,
-   ``eval.avc_lr`` / ``eval.avsa_lr``).
-3. Test accuracy: logits averaged over the 4 crops of a pair, then argmax. The chance level is
-   the majority-class fraction of the test labels (0.5 by construction).
+1. **Views.** Each clip of a split is drawn ``draws`` times (test: enough draws for
+   ``eval.min_test_pairs`` pairs per task, at least ``eval.test_draws``; train:
+   ``eval.train_draws``). A view = one time window and 4 crops (``AVSADataset.sample``, no
+   augmentation) with the main protocol's crops ``eval.crop_strategy`` (``random``, as [17]) or,
+   for the object protocol, ``eval.object_crops`` (``quadrants``: one crop per azimuth quadrant,
+   on a detected object when there is one; needs ``data.detections``).
+2. **Pairs, twinned.** Every view gives one aligned pair (its own audio, label 0) and, per task,
+   one altered pair (label 1) with the *same* video crops, so labels are exactly balanced and
+   the video features cannot tell the two apart:
+   - **AVC**: the audio of a clip of another video of the split (same window offset);
+   - **AVSA** (>= ``eval.min_yaw_deg``): the scene audio yawed by ``eval.min_yaw_deg`` <= |yaw|
+     <= 180° (uniform, random sign) before the per-crop processing; 45° exceeds the half field
+     of view of the widest crop (38°), so a rotated sound always leaves its crop;
+   - **AVSA full circle** ([17]'s yaw ~ U(-180°, 180°)), reported per |yaw| bin (0-45, 45-90,
+     90-135, 135-180) and on extra test pairs rotated by exactly 180° (``eval.mirror_pairs``):
+     a front-back and left-right mirror to which per-channel log-mel is blind (signs of X, Y
+     flip, magnitudes stay) and FOA-IV is not.
+3. **Features**, extracted once per distinct item and reused by every score below: the trained
+   backbones (video 512 ‖ audio 512 per crop), the *untrained* network (``build_model`` after
+   ``torch.manual_seed(runtime.seed)``, as training starts) and, with
+   ``eval.transformer_features``, the A2V/V2A transformer outputs ``V2A(v) ‖ A2V(a)`` over the 4
+   crops (the reference's main evaluation; random for a model without AVSA training).
+4. **Classifier** ([17]): z-scored crops, dropout 0.5 → Linear → ReLU → Linear(2), Adam,
+   ``eval.epochs``, ``eval.batch_size``, ``eval.avc_lr`` / ``eval.avsa_lr``, trained on the train
+   views; test accuracy = argmax of the logits averaged over the 4 crops; 95 % Wilson interval.
+5. **Floors** beside every score, on the same pairs: the untrained network; an *audio-only* and a
+   *video-only* classifier (the trained features of one modality). A model has learnt the task
+   when it beats the highest floor.
 
-Every pair, crop, partner clip and yaw comes from ``np.random.default_rng([eval.seed, task,
-split, clip, draw])`` and the classifier from ``torch.Generator`` seeded by ``eval.seed``: two
-evaluations of one checkpoint give identical numbers.
+Every view, partner clip and yaw comes from ``np.random.default_rng([eval.seed, split, clip,
+draw])`` and every classifier from ``eval.seed``: two evaluations of one checkpoint give identical
+numbers; two checkpoints are scored on identical pairs.
 
 Example::
 
     avsa-eval runs/a/last.pt --json runs/a/eval.json
-    avsa-eval runs/a/last.pt --data my/index.jsonl --set eval.test_draws=4
+    avsa-eval runs/a/last.pt --data my/index.jsonl --set eval.min_test_pairs=4000
 """
 import argparse
+import dataclasses
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from avsa_learn.config import ConfigError, TrainConfig, resolve_config
+from avsa_learn.eval_scores import accuracy_score, modality_floors, predict, yaw_bin_scores
 
 TASKS = ("avc", "avsa")
+SPLITS = ("train", "test")
+FLOORS = ("untrained", "audio_only", "video_only")
 # Data settings that shape the model's inputs: they must match the checkpoint's.
 INPUT_KEYS = ("audio_format", "feature", "n_mels", "audio_seconds", "sample_rate", "n_frames",
               "fps", "crop_size")
+
+log = logging.getLogger(__name__)
 
 
 class EvaluationError(ValueError):
@@ -62,165 +82,342 @@ def check_compatible(trained, requested):
                               + "; ".join(bad) + "); evaluate with the training settings")
 
 
-def draw_pairs(dataset, task, split, seed, min_yaw_deg, draws=1):
-    """The labelled pairs of a split: list of dicts (clip, draw seed, audio_yaw, audio_from,
-    label), exactly balanced when their number is even. Depends on the arguments only."""
-    records = dataset.records
-    n = len(records) * draws
-    if n == 0:
-        return []
-    t, s = TASKS.index(task), ("train", "test").index(split)
-    labels = np.random.default_rng([seed, t, s]).permutation(n) % 2
-    pairs = []
-    for k in range(n):
-        i, d = divmod(k, draws)
-        rng = np.random.default_rng([seed, t, s, i, d])
-        pair = {"clip": i, "seed": [seed, t, s, i, d, 1], "audio_yaw": 0.0, "audio_from": None,
-                "label": int(labels[k])}
-        if labels[k] and task == "avc":
-            others = [j for j, r in enumerate(records) if r.video_id != records[i].video_id]
-            if not others:
-                raise EvaluationError(f"{split} split: every clip is from one video, AVC "
-                                      "mismatches need clips of another video")
-            pair["audio_from"] = int(others[rng.integers(len(others))])
-        elif labels[k]:
-            lo = np.deg2rad(min_yaw_deg)
-            pair["audio_yaw"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(lo, np.pi))
-        pairs.append(pair)
-    return pairs
+def draws_for_pairs(n_clips, min_pairs, draws):
+    """Draws per test clip: at least ``draws``, and enough for ``min_pairs`` pairs per task
+    (each view gives an aligned and an altered pair)."""
+    return max(int(draws), math.ceil(int(min_pairs) / max(1, 2 * n_clips)))
 
 
-class _Pairs(Dataset):
-    """Items of labelled pairs: entry n = (split name, pair dict) of ``datasets[split]``."""
+def draw_views(records, split, seed, min_yaw_deg, draws=1):
+    """The views of a split: list of dicts (clip, draw, seed, audio_from, yaw, yaw_full) for
+    ``draws`` draws of each clip, a function of the arguments only. ``audio_from``: a clip of
+    another video (None when the split has one video); ``yaw``: min_yaw_deg <= |yaw| <= 180°,
+    random sign; ``yaw_full`` ~ U(-180°, 180°); radians."""
+    videos = np.array([r.video_id for r in records], dtype=object)
+    s = SPLITS.index(split)
+    lo = np.deg2rad(min_yaw_deg)
+    views = []
+    for i in range(len(records)):
+        others = np.flatnonzero(videos != videos[i])
+        for d in range(draws):
+            rng = np.random.default_rng([seed, s, i, d])
+            src = int(others[rng.integers(len(others))]) if len(others) else None
+            yaw = float(rng.choice([-1.0, 1.0]) * rng.uniform(lo, np.pi))
+            views.append({"clip": i, "draw": d, "seed": [seed, s, i, d, 1], "audio_from": src,
+                          "yaw": yaw, "yaw_full": float(rng.uniform(-np.pi, np.pi))})
+    return views
 
-    def __init__(self, datasets, entries):
-        self.datasets, self.entries = datasets, entries
+
+#: The audio of each variant of a view: (audio_yaw, audio_from) from the view dict.
+VARIANTS = {
+    "aligned": lambda v: (0.0, None),
+    "avc": lambda v: (0.0, v["audio_from"]),
+    "avsa": lambda v: (v["yaw"], None),
+    "avsa_full": lambda v: (v["yaw_full"], None),
+    "mirror": lambda v: (np.pi, None),
+}
+
+
+class _ViewItems(Dataset):
+    """Item n of ``jobs`` [(dataset key, view, variants)]: the view's video crops once and the
+    audio of each variant: {"video" (K, 3, T, S, S), "audio" (V, K, C, F, M), "job": n}."""
+
+    def __init__(self, datasets, jobs):
+        self.datasets, self.jobs = datasets, jobs
 
     def __len__(self):
-        return len(self.entries)
+        return len(self.jobs)
 
     def __getitem__(self, n):
-        split, p = self.entries[n]
-        item = self.datasets[split].sample(p["clip"], np.random.default_rng(p["seed"]),
-                                           audio_yaw=p["audio_yaw"], audio_from=p["audio_from"])
-        if item is None:
-            return None
-        return {"video": item["video"], "audio": item["audio"], "entry": n}
+        key, view, variants = self.jobs[n]
+        video, audio = None, []
+        for name in variants:
+            yaw, src = VARIANTS[name](view)
+            item = self.datasets[key].sample(view["clip"], np.random.default_rng(view["seed"]),
+                                             audio_yaw=yaw, audio_from=src,
+                                             with_video=video is None)  # the same crops each time
+            if item is None:
+                return None
+            video = item["video"] if video is None else video
+            audio.append(item["audio"])
+        return {"video": video, "audio": torch.stack(audio), "job": n}
+
+
+def _collate(items):
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    return {"video": torch.stack([it["video"] for it in items]),
+            "audio": torch.cat([it["audio"] for it in items]),
+            "n_variants": [len(it["audio"]) for it in items], "job": [it["job"] for it in items]}
 
 
 @torch.no_grad()
-def extract_features(model, datasets, entries, batch_size=16, num_workers=0, device="cpu",
-                     progress=False):
-    """Frozen features of labelled pairs in one pass (each clip decoded once per worker):
-    ``entries`` = [(split, pair)] → (float32 (P, K, 2D) video ‖ audio features, kept entry
-    indices (P,)). Undecodable clips are dropped (logged by the dataset)."""
-    from avsa_learn.data.datasets import collate_skip_bad
+def extract_view_features(models, datasets, jobs, batch_size=16, num_workers=0, device="cpu",
+                          progress=False, transformer=False):
+    """Frozen features of every job's view in one pass (video crops encoded once per view):
+    ``models`` {name: AudioVisualModel} → {job index: {model name: {"video": (K, D),
+    variant: (K, D) audio}}}; with ``transformer`` also {"transformer": {"video": V2A(v), variant:
+    A2V(a)}} of the first model. Undecodable views are left out (logged by the dataset)."""
     from avsa_learn.trainer import WORKER_CONTEXT
 
-    model.eval()
     device = torch.device(device)
-    loader = DataLoader(_Pairs(datasets, entries), batch_size=batch_size,
-                        num_workers=num_workers, collate_fn=collate_skip_bad,
+    for m in models.values():
+        m.to(device).eval()
+    first = next(iter(models))
+    loader = DataLoader(_ViewItems(datasets, jobs), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=_collate,
                         multiprocessing_context=WORKER_CONTEXT if num_workers else None)
-    feats, kept = [], []
+    out = {}
     for batch in tqdm(loader, desc="eval features", leave=False, disable=not progress):
         if batch is None:
             continue
-        v, a = model(batch["video"].to(device), batch["audio"].to(device))
-        feats.append(torch.cat([v, a], -1).float().cpu())
-        kept.append(batch["entry"])
-    if not feats:
-        return torch.zeros(0), torch.zeros(0, dtype=torch.long)
-    return torch.cat(feats), torch.cat(kept)
-
-
-def make_classifier(in_dim, hidden=512, dropout=0.5):
-    """dropout → Linear(in_dim, hidden) → ReLU → Linear(hidden, 2) ([17]: 1024 → 512 → 2)."""
-    return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.ReLU(),
-                         nn.Linear(hidden, 2))
-
-
-def train_classifier(x, y, ecfg, lr, seed):
-    """Fit the classifier on per-crop features ``x`` (N, K, F) with pair labels ``y`` (N,);
-    returns (classifier, mean, std) with the z-scoring statistics."""
-    g = torch.Generator().manual_seed(seed)
-    flat = x.reshape(-1, x.shape[-1])
-    mean, std = flat.mean(0), flat.std(0) + 1e-6
-    flat = (flat - mean) / std
-    labels = y.repeat_interleave(x.shape[1])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        clf = make_classifier(flat.shape[1], ecfg.hidden, ecfg.dropout)
-        opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=ecfg.weight_decay)
-        clf.train()
-        for _ in range(ecfg.epochs):
-            order = torch.randperm(len(flat), generator=g)
-            for b in range(0, len(flat), ecfg.batch_size):
-                idx = order[b:b + ecfg.batch_size]
-                loss = nn.functional.cross_entropy(clf(flat[idx]), labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-    clf.eval()
-    return clf, mean, std
-
-
-@torch.no_grad()
-def predict(clf, mean, std, x):
-    """Pair predictions (N,): argmax of the logits averaged over the K crops."""
-    logits = clf((x - mean) / std)  # (N, K, 2)
-    return logits.mean(1).argmax(-1)
-
-
-def evaluate_model(model, cfg, records, objects=None, tasks=TASKS, device="cpu", progress=False):
-    """Run the AVC/AVSA evaluation of ``model`` (an AudioVisualModel) on the train/test splits of
-    ``records``; returns a dict of fractions and counts (see module doc)."""
-    from avsa_learn.data.datasets import AVSADataset
-
-    e = cfg.eval
-    sets = {s: AVSADataset(records, cfg.data, split=s, train=False, seed=e.seed, objects=objects,
-                           skip_bad=True) for s in ("train", "test")}
-    for s, ds in sets.items():
-        if len(ds) < 2:
-            raise EvaluationError(f"the {s} split has {len(ds)} clips; the evaluation needs at "
-                                  "least 2 per split")
-    groups, entries = {}, []
-    for task in tasks:
-        for s, ds in sets.items():
-            pairs = draw_pairs(ds, task, s, e.seed, e.min_yaw_deg,
-                               e.train_draws if s == "train" else e.test_draws)
-            groups[task, s] = range(len(entries), len(entries) + len(pairs))
-            entries += [(s, p) for p in pairs]
-    with torch.random.fork_rng(devices=[]):
-        x, kept = extract_features(model.to(device), sets, entries, e.feature_batch_size,
-                                   cfg.runtime.num_workers, device, progress)
-    kept = kept.tolist()
-    out = {"seed": e.seed, "min_yaw_deg": e.min_yaw_deg}
-    for task in tasks:
-        data = {}
-        for s in sets:
-            rows = [r for r, n in enumerate(kept) if n in groups[task, s]]
-            if not rows:
-                raise EvaluationError(f"{task}: no {s} pair could be decoded")
-            y = torch.tensor([entries[kept[r]][1]["label"] for r in rows], dtype=torch.long)
-            data[s] = (x[rows], y)
-        lr = e.avc_lr if task == "avc" else e.avsa_lr
-        clf, mean, std = train_classifier(*data["train"], e, lr, e.seed)
-        xt, y = data["test"]
-        out[f"{task}_accuracy"] = (predict(clf, mean, std, xt) == y).float().mean().item()
-        out[f"{task}_chance"] = max(y.float().mean().item(), 1 - y.float().mean().item())
-        out[f"{task}_train_pairs"] = len(data["train"][1])
-        out[f"{task}_test_pairs"] = len(y)
+        video, audio = batch["video"].to(device), batch["audio"].to(device)
+        b, k = video.shape[:2]
+        per_model = {}
+        for name, m in models.items():
+            v = m.encoders.encode_video(video.flatten(0, 1)).reshape(b, k, -1)
+            a = m.encoders.encode_audio(audio.flatten(0, 1)).reshape(len(audio), k, -1)
+            per_model[name] = (v, a)
+            if transformer and name == first:
+                per_model["transformer"] = (m.avsa.v2a(v), m.avsa.a2v(a))
+        start = 0
+        for r, (n, nv) in enumerate(zip(batch["job"], batch["n_variants"])):
+            out[n] = {}
+            for name, (v, a) in per_model.items():
+                d = {"video": v[r].float().cpu()}
+                for j, var in enumerate(jobs[n][2]):
+                    d[var] = a[start + j].float().cpu()
+                out[n][name] = d
+            start += nv
     return out
 
 
+def _pairs(feats, job_ids, variant, model):
+    """(x (2n, K, 2D), y (2n,), kept job ids): aligned then altered pair of each kept view."""
+    kept = [n for n in job_ids if n in feats]
+    if not kept:
+        return None
+    xs = [torch.cat([feats[n][model]["video"], feats[n][model][var]], -1)
+          for var in ("aligned", variant) for n in kept]
+    y = torch.tensor([0] * len(kept) + [1] * len(kept))
+    return torch.stack(xs), y, kept
+
+
+def _score_task(feats, groups, variant, ecfg, lr, dim, kinds):
+    """The block of one (protocol, task): the trained score, its floors and the transformer
+    score; "pred", "kept" of the trained classifier are kept for the per-bin report."""
+    train = _pairs(feats, groups["train"], variant, "trained")
+    test = _pairs(feats, groups["test"], variant, "trained")
+    if train is None or test is None:
+        raise EvaluationError(f"{variant}: no {'train' if train is None else 'test'} view could "
+                              "be decoded")
+    seed = ecfg.seed
+    main = accuracy_score(train[:2], test[:2], ecfg, lr, seed)
+    block = {k: main[k] for k in ("accuracy", "ci95", "n")}
+    block.update(train_pairs=len(train[1]), chance=0.5, pred=main["pred"], kept=test[2],
+                 classifier=main["classifier"])
+    if "untrained" in kinds:
+        block["floors"] = {"untrained": _strip(accuracy_score(
+            _pairs(feats, groups["train"], variant, "untrained")[:2],
+            _pairs(feats, groups["test"], variant, "untrained")[:2], ecfg, lr, seed))}
+        block["floors"].update(modality_floors(train[:2], test[:2], dim, ecfg, lr, seed))
+    if "transformer" in kinds:
+        block["transformer"] = _strip(accuracy_score(
+            _pairs(feats, groups["train"], variant, "transformer")[:2],
+            _pairs(feats, groups["test"], variant, "transformer")[:2], ecfg, lr, seed))
+    return block
+
+
+def _strip(score):
+    return {k: score[k] for k in ("accuracy", "ci95", "n")}
+
+
+def untrained_model(cfg):
+    """The network exactly as training starts it (``torch.manual_seed(runtime.seed)``, then
+    ``build_model``); the global RNG is left as it was."""
+    from avsa_learn.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.runtime.seed)
+        return build_model(cfg)
+
+
+def _protocols(cfg, objects):
+    """[(name, crop strategy)] of the protocols to run: the main one and, when an object
+    provider is there, the object-crop one."""
+    e = cfg.eval
+    out = [("main", e.crop_strategy)]
+    if e.object_crops and objects is not None and e.object_crops != e.crop_strategy:
+        out.append(("object", e.object_crops))
+    return out
+
+
+def evaluate_model(model, cfg, records, objects=None, tasks=TASKS, device="cpu", progress=False):
+    """Run the evaluation of ``model`` (an AudioVisualModel) on the train/test splits of
+    ``records``; returns the result dict (see the module doc and docs/training.md)."""
+    from avsa_learn.data.datasets import AVSADataset
+
+    e = cfg.eval
+    protocols = _protocols(cfg, objects)
+    sets, reader = {}, None
+    for proto, crops in protocols:
+        data = dataclasses.replace(cfg.data, crop_strategy=crops)
+        for s in SPLITS:
+            ds = AVSADataset(records, data, split=s, train=False, seed=e.seed, objects=objects,
+                             skip_bad=True)
+            if len(ds) < 2:
+                raise EvaluationError(f"the {s} split has {len(ds)} clips; the evaluation needs "
+                                      "at least 2 per split")
+            if hasattr(ds, "_reader"):      # one decoded-clip cache for all protocols
+                reader = reader or ds._reader
+                ds._reader = reader
+            sets[proto, s] = ds
+    n_test = len(sets["main", "test"])
+    draws = {"train": e.train_draws,
+             "test": draws_for_pairs(n_test, e.min_test_pairs, e.test_draws)}
+    views = {s: draw_views(sets["main", s].records, s, e.seed, e.min_yaw_deg, draws[s])
+             for s in SPLITS}
+    if "avc" in tasks:
+        for s in SPLITS:
+            if views[s] and views[s][0]["audio_from"] is None:
+                raise EvaluationError(f"{s} split: every clip is from one video, AVC "
+                                      "mismatches need clips of another video")
+    jobs, groups = [], {}
+    for s in SPLITS:
+        for proto, _ in protocols:
+            variants = ["aligned"] + [t for t in tasks]
+            if proto == "main" and "avsa" in tasks and e.full_circle:
+                variants.append("avsa_full")
+                if s == "test" and e.mirror_pairs:
+                    variants.append("mirror")
+            groups[proto, s] = range(len(jobs), len(jobs) + len(views[s]))
+            jobs += [((proto, s), v, variants) for v in views[s]]
+    # clip-major order: the jobs of one clip follow each other (decoded once per worker)
+    order = sorted(range(len(jobs)), key=lambda n: (jobs[n][0][1], jobs[n][1]["clip"], n))
+    rank = {n: r for r, n in enumerate(order)}
+    jobs = [jobs[n] for n in order]
+    groups = {k: [rank[n] for n in g] for k, g in groups.items()}
+
+    models = {"trained": model}
+    kinds = []
+    if e.floors:
+        models["untrained"] = untrained_model(cfg)
+        kinds.append("untrained")
+    if e.transformer_features:
+        kinds.append("transformer")
+    with torch.random.fork_rng(devices=[]):
+        feats = extract_view_features(models, sets, jobs, e.feature_batch_size,
+                                      cfg.runtime.num_workers, device, progress,
+                                      transformer="transformer" in kinds)
+    dim = model.feature_dim
+
+    scores = {}
+    for proto, crops in protocols:
+        g = {s: groups[proto, s] for s in SPLITS}
+        block = {"crop_strategy": crops}
+        names = list(tasks) + (["avsa_full"] if proto == "main" and "avsa" in tasks
+                               and e.full_circle else [])
+        for name in names:
+            lr = e.avc_lr if name == "avc" else e.avsa_lr
+            block[name] = _score_task(feats, g, name, e, lr, dim, kinds)
+        if "avsa_full" in block:
+            block["avsa_full"]["bins"] = _bins(feats, jobs, block["avsa_full"])
+        for name in names:
+            for k in ("pred", "kept", "classifier"):
+                block[name].pop(k)
+        scores[proto] = block
+    return _result(scores, cfg, tasks, views, draws, n_test)
+
+
+def _bins(feats, jobs, block):
+    """Per-|yaw| report of the full-circle AVSA protocol (with the exact-180° pairs)."""
+    kept = block["kept"]
+    yaw = [0.0] * len(kept) + [jobs[n][1]["yaw_full"] for n in kept]
+    label = torch.tensor([0] * len(kept) + [1] * len(kept))
+    mirror = None
+    mirror_ids = [n for n in kept if "mirror" in feats[n]["trained"]]
+    if mirror_ids:
+        clf, mean, std = block["classifier"]
+        x = torch.stack([torch.cat([feats[n]["trained"]["video"], feats[n]["trained"]["mirror"]],
+                                   -1) for n in mirror_ids])
+        mirror = predict(clf, mean, std, x)
+    return yaw_bin_scores(block["pred"], label, yaw, mirror)
+
+
+def _result(scores, cfg, tasks, views, draws, n_test):
+    """eval.json: the main protocol's scores at top level (``avc_accuracy``, ``floors`` ...), every
+    protocol in ``scores``, and the protocol statement."""
+    e = cfg.eval
+    main = scores["main"]
+    out = {"seed": e.seed, "min_yaw_deg": e.min_yaw_deg,
+           "protocol": {"crop_strategy": e.crop_strategy,
+                        "object_crops": scores.get("object", {}).get("crop_strategy"),
+                        "test_clips": n_test, "test_draws": draws["test"],
+                        "test_views": len(views["test"]), "train_draws": draws["train"],
+                        "train_views": len(views["train"]),
+                        "pairs": "twinned: each view gives an aligned and an altered pair",
+                        "classifier": {"epochs": e.epochs, "batch_size": e.batch_size,
+                                       "avc_lr": e.avc_lr, "avsa_lr": e.avsa_lr,
+                                       "hidden": e.hidden}},
+           "n_test_pairs": {t: main[t]["n"] for t in tasks}}
+    for t in tasks:
+        out[f"{t}_accuracy"] = main[t]["accuracy"]
+        out[f"{t}_ci95"] = main[t]["ci95"]
+        out[f"{t}_chance"] = 0.5
+        out[f"{t}_train_pairs"] = main[t]["train_pairs"]
+        out[f"{t}_test_pairs"] = main[t]["n"]
+    if all("floors" in main[t] for t in tasks):
+        out["floors"] = {f: {t: main[t]["floors"][f]["accuracy"] for t in tasks} for f in FLOORS}
+        out["floors_ci95"] = {f: {t: main[t]["floors"][f]["ci95"] for t in tasks}
+                              for f in FLOORS}
+    if all("transformer" in main[t] for t in tasks):
+        out["transformer"] = {t: main[t]["transformer"]["accuracy"] for t in tasks}
+    out["scores"] = scores
+    return out
+
+
+def _cell(score):
+    if score is None or score.get("accuracy") is None:
+        return f"{'-':>21}"
+    lo, hi = score["ci95"]
+    return f"{score['accuracy']:>7.3f} [{lo:.3f},{hi:.3f}]"
+
+
+TASK_NAMES = {"avc": "AVC", "avsa": "AVSA>={yaw:g}", "avsa_full": "AVSA full"}
+
+
 def format_table(result):
-    """A small text table of the accuracies beside their chance levels."""
-    lines = [f"{'task':<6}{'accuracy':>10}{'chance':>9}{'test pairs':>12}"]
-    for task in TASKS:
-        if f"{task}_accuracy" in result:
-            lines.append(f"{task.upper():<6}{result[task + '_accuracy']:>10.3f}"
-                         f"{result[task + '_chance']:>9.3f}{result[task + '_test_pairs']:>12d}")
+    """Text table: per protocol and task the accuracy, its floors and the transformer score,
+    each with its 95 % Wilson interval; then the full-circle AVSA accuracy per |yaw| bin."""
+    p = result["protocol"]
+    lines = [f"evaluation protocol (the same for every model): {p['test_clips']} test clips x "
+             f"{p['test_draws']} draws = {p['test_views']} views, each an aligned and an altered "
+             f"pair with the same crops; eval.seed {result['seed']}; chance 0.5; [95% Wilson]",
+             f"{'task':<11}{'crops':<11}{'pairs':>6} {'trained':>21} {'untrained':>21} "
+             f"{'audio only':>21} {'video only':>21} {'transformer':>21}"]
+    for proto, block in result["scores"].items():
+        for name in ("avc", "avsa", "avsa_full"):
+            if name not in block:
+                continue
+            s = block[name]
+            fl = s.get("floors", {})
+            label = TASK_NAMES[name].format(yaw=result["min_yaw_deg"])
+            lines.append(f"{label:<11}{block['crop_strategy']:<11}{s['n']:>6} {_cell(s)} "
+                         f"{_cell(fl.get('untrained'))} {_cell(fl.get('audio_only'))} "
+                         f"{_cell(fl.get('video_only'))} {_cell(s.get('transformer'))}")
+    full = result["scores"]["main"].get("avsa_full")
+    if full and "bins" in full:
+        spec = full["bins"][0]
+        lines.append(f"AVSA full circle per |yaw| bin ({p['crop_strategy']} crops): share called "
+                     f"'rotated', and balanced accuracy with the {spec['n']} unrotated pairs "
+                     f"(called 'unrotated': {spec['specificity']:.3f})")
+        for row in full["bins"][1:]:
+            if row["n"]:
+                lo, hi = row["recall_ci95"]
+                lines.append(f"  |yaw| {row['bin']:<13}{row['n']:>5} pairs  rotated "
+                             f"{row['recall']:.3f} [{lo:.3f},{hi:.3f}]  balanced "
+                             f"{row['balanced_accuracy']:.3f}")
     return "\n".join(lines)
 
 
@@ -256,6 +453,7 @@ def build_parser():
                "  avsa-eval runs/a/last.pt\n"
                "  avsa-eval runs/a/last.pt --data data/yt360/index.jsonl --json eval.json\n"
                "  avsa-eval runs/a/last.pt --tasks avsa --set eval.min_yaw_deg=90\n"
+               "  avsa-eval runs/a/last.pt --set eval.min_test_pairs=4000 --set eval.floors=false\n"
                "The data settings that shape the inputs (audio format, feature, mel bands, "
                "frames, crop size...) must match the checkpoint's.")
     p.add_argument("checkpoint", help="a .pt file written by avsa-train")
@@ -263,7 +461,9 @@ def build_parser():
                    "checkpoint's training index (or its synthetic data set)")
     p.add_argument("--detections", help="'ground-truth' or a detection cache (avsa-detect) for "
                    "object/quadrants crops")
-    p.add_argument("--crop-strategy", choices=("random", "object", "quadrants", "audio"))
+    p.add_argument("--crop-strategy", choices=("random", "object", "quadrants", "audio"),
+                   help="crops of the main protocol (eval.crop_strategy, default random: the "
+                        "same for every model)")
     p.add_argument("--audio-format", choices=("ambi", "mono", "stereo"),
                    help="must match the checkpoint")
     p.add_argument("--feature", choices=("logmel", "foa-iv", "icf"), help="must match the "
@@ -295,7 +495,10 @@ def main(argv=None):
         print(f"avsa-eval: --tasks must list avc and/or avsa, got {args.tasks!r}", file=sys.stderr)
         return 2
     try:
-        result = evaluate_checkpoint(args.checkpoint, args.overrides, flags_to_dict(args), tasks,
+        extra = flags_to_dict(args) or {}
+        if extra.get("data", {}).pop("crop_strategy", None):
+            extra["eval"] = {"crop_strategy": args.crop_strategy}
+        result = evaluate_checkpoint(args.checkpoint, args.overrides, extra, tasks,
                                      progress=not args.no_progress)
     except (ConfigError, EvaluationError, RuntimeError, OSError) as e:
         print(f"avsa-eval: error: {e}", file=sys.stderr)

@@ -12,6 +12,13 @@ AVSA candidates for query crop k of clip i (``negatives``):
 - ``"same-index"`` (as in [17]): the K crops of clip i and crop k of the N − 1 other clips —
   (N + K − 1)-way, 31-way for N = 28, K = 4.
 
+N is the batch the loss is given. Under torchrun each process has its own batch (27 negatives
+per AVSA InfoNCE at 4 × 28 with ``same-index``, as [17]); with ``loss.gather_negatives`` the
+trainer first concatenates every process's embeddings
+(:func:`avsa_learn.distributed.gather_with_local_grad`), so N is the global batch and the loss
+equals the one-process loss on the whole batch (values and, after DDP's averaging of
+``world_size × loss``, gradients).
+
 Example::
 
     >>> v = torch.nn.functional.one_hot(torch.arange(4), 8).float()

@@ -144,7 +144,7 @@ class Trainer:
                                           weight_decay=o.weight_decay)
         videos = [r.video_id for r in ds.records] if hasattr(ds, "records") else range(len(ds))
         self.sampler = D.ClipSampler(videos, bs, ctx.world_size, ctx.rank, cfg.runtime.seed,
-                                     cfg.schedule.steps_per_epoch)
+                                     cfg.schedule.steps_per_epoch, cfg.schedule.clips_per_video)
         self.n_batches = self.sampler.batches_per_epoch()
         if self.n_batches == 0:
             raise TrainingError(
@@ -246,6 +246,10 @@ class Trainer:
         audio = batch["audio"].to(dev, non_blocking=True)
         with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
             out = self.net(video, audio)
+        gather = self.cfg.loss.gather_negatives and self.ctx.distributed
+        if gather:  # the global batch as negatives; gradients through the local slice
+            out = (tuple(D.gather_with_local_grad(o, self.ctx) for o in out) if name == "avc"
+                   else {k: D.gather_with_local_grad(o, self.ctx) for k, o in out.items()})
         if name == "avc":
             loss, acc = avc_loss(*out, temperature=t)
         else:
@@ -256,7 +260,8 @@ class Trainer:
                 f"process); the last good checkpoint {self.ckpt_path} was kept. Lower optim.lr, "
                 f"set optim.grad_clip, or check the data; then restart or --resume")
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        # DDP averages gradients over processes; the gathered loss is already the global one
+        self.scaler.scale(loss * self.ctx.world_size if gather else loss).backward()
         if self.cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.optim.grad_clip)

@@ -3,6 +3,10 @@
 # 2-core CPU; each training run ~2-4 min with the short schedule below.
 # Usage: . .venv/bin/activate && scripts/results_experiments.sh [OUT_DIR]   (default /tmp/results)
 # A step whose output exists is skipped, so the script can be re-run after an interruption.
+# Every eval.json follows the fixed evaluation protocol (docs/training.md): random crops for all
+# models, the quadrants protocol apart, >= 1000 test pairs, floors (untrained, audio-only,
+# video-only) and the per-|yaw| full-circle report; the `uneval` steps below add the untrained
+# networks' own tables (their floors are in every trained run's eval.json as well).
 set -euo pipefail
 OUT=${1:-/tmp/results}
 mkdir -p "$OUT"

@@ -76,6 +76,26 @@ def test_start_batch_resumes_mid_epoch_and_max_batches_caps():
     assert list(capped) == full[:8]
 
 
+def test_clips_per_video_epochs_as_the_reference():
+    vids = videos(60, 5)                                # 12 videos of 5 clips
+    s = ClipSampler(vids, 4, clips_per_video=2, seed=3)
+    seen = []
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        batches = s.global_batches()
+        clips = [i for b in batches for i in b]
+        # 2 clips of each of 12 videos = 24, less an incomplete last batch
+        assert 20 <= len(clips) == len(set(clips)) <= 24 and len(clips) % 4 == 0
+        assert max(Counter(vids[i] for i in clips).values()) == 2
+        assert all(len({vids[i] for i in b}) == len(b) for b in batches)
+        seen.append(frozenset(clips))
+    assert len(set(seen)) == 3                           # other clips each epoch
+    s.set_epoch(1)
+    assert frozenset(i for b in s.global_batches() for i in b) == seen[1]   # seeded
+    few = ClipSampler(videos(6, 1), 2, clips_per_video=2)   # 1 clip per video: all of them
+    assert few.batches_per_epoch() == 3
+
+
 def test_epoch_dataset_sets_the_epoch():
     class DS:
         epoch = 0

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from avsa_learn.config import resolve_config
-from avsa_learn.evaluate import (EvaluationError, check_compatible, draw_pairs, evaluate_model,
-                                 predict, train_classifier)
+from avsa_learn.eval_scores import (accuracy_score, modality_floors, predict, train_classifier,
+                                    yaw_bin_scores)
+from avsa_learn.evaluate import (EvaluationError, check_compatible, draw_views, draws_for_pairs,
+                                 evaluate_model, extract_view_features, format_table)
 from avsa_learn.evaluate import main as eval_main
 from avsa_learn.models import build_model
 from avsa_learn.train_cli import main as train_main
@@ -20,34 +22,82 @@ class Rec:
     video_id: str
 
 
-class Records:
-    def __init__(self, videos):
-        self.records = [Rec(v) for v in videos]
-
-
-def test_pairs_are_balanced_seeded_and_valid():
-    ds = Records([f"v{i // 2}" for i in range(20)])
-    for task in ("avc", "avsa"):
-        a = draw_pairs(ds, task, "test", seed=7, min_yaw_deg=45, draws=3)
-        b = draw_pairs(ds, task, "test", seed=7, min_yaw_deg=45, draws=3)
-        assert a == b and len(a) == 60
-        assert sum(p["label"] for p in a) == 30                       # exactly half
-        assert draw_pairs(ds, task, "test", seed=8, min_yaw_deg=45, draws=3) != a
-        assert draw_pairs(ds, task, "train", seed=7, min_yaw_deg=45, draws=3) != a
-    for p in draw_pairs(ds, "avc", "test", 7, 45, 3):
-        assert p["audio_yaw"] == 0.0
-        if p["label"]:
-            assert ds.records[p["audio_from"]].video_id != ds.records[p["clip"]].video_id
-        else:
-            assert p["audio_from"] is None
-    yaws = np.array([p["audio_yaw"] for p in draw_pairs(ds, "avsa", "test", 7, 45, 3)
-                     if p["label"]])
+def test_views_are_seeded_and_valid():
+    recs = [Rec(f"v{i // 2}") for i in range(20)]
+    a = draw_views(recs, "test", seed=7, min_yaw_deg=45, draws=3)
+    assert a == draw_views(recs, "test", seed=7, min_yaw_deg=45, draws=3) and len(a) == 60
+    assert draw_views(recs, "test", seed=8, min_yaw_deg=45, draws=3) != a
+    assert draw_views(recs, "train", seed=7, min_yaw_deg=45, draws=3) != a
+    for v in a:
+        assert recs[v["audio_from"]].video_id != recs[v["clip"]].video_id
+    yaws = np.array([v["yaw"] for v in a])
     assert (np.abs(yaws) >= np.deg2rad(45)).all() and (np.abs(yaws) <= np.pi).all()
     assert (yaws > 0).any() and (yaws < 0).any()
-    assert all(p["audio_yaw"] == 0 for p in draw_pairs(ds, "avsa", "test", 7, 45, 3)
-               if not p["label"])
-    with pytest.raises(EvaluationError, match="another video"):
-        draw_pairs(Records(["same"] * 4), "avc", "test", 0, 45)
+    full = np.array([v["yaw_full"] for v in draw_views(recs, "test", 7, 45, 50)])
+    assert (np.abs(full) <= np.pi).all()
+    # U(-pi, pi): about a quarter below 45 degrees, [17]'s tiny "rotations" included
+    assert abs(np.mean(np.abs(full) < np.pi / 4) - 0.25) < 0.05
+    assert draw_views([Rec("same")] * 4, "test", 0, 45)[0]["audio_from"] is None
+    # enough draws for the requested pairs (2 per view and task), never fewer than asked
+    assert draws_for_pairs(40, 1000, 1) == 13 and draws_for_pairs(40, 10, 4) == 4
+    assert draws_for_pairs(3000, 1000, 1) == 1
+
+
+def _xor_pairs(n, seed, audio_tells):
+    """Pairs with K=2 crops: video part (3 dims) and audio part (3 dims). Label 1 pairs differ
+    from label 0 ones only in the *relation* of audio to video (sign flipped: no audio-alone
+    cue) or, with ``audio_tells``, in the audio itself (an offset)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    v = torch.randn(n, 2, 3, generator=g)
+    s = torch.where(torch.rand(n, 1, 1, generator=g) < 0.5, -1.0, 1.0)
+    v[..., 0] = 2 * s[..., 0]
+    a = v.clone() + 0.3 * torch.randn(n, 2, 3, generator=g)
+    if audio_tells:
+        a[..., 1] += 3.0 * y[:, None]
+    else:
+        a[..., 0] *= (1 - 2 * y)[:, None]          # the audio's sign disagrees when y = 1
+    return torch.cat([v, a], -1), y
+
+
+@pytest.mark.parametrize("audio_tells", [False, True])
+def test_audio_only_floor_is_chance_unless_audio_alone_can_tell(audio_tells):
+    ecfg = resolve_config("cpu", overrides=["eval.hidden=32", "eval.epochs=40",
+                                            "eval.batch_size=128"]).eval
+    train, test = _xor_pairs(1000, 0, audio_tells), _xor_pairs(1000, 1, audio_tells)
+    full = accuracy_score(train, test, ecfg, 1e-2, seed=0)
+    floors = modality_floors(train, test, dim_video=3, ecfg=ecfg, lr=1e-2, seed=0)
+    assert full["accuracy"] > 0.95 and full["n"] == 1000
+    lo, hi = floors["video_only"]["ci95"]
+    assert lo < 0.5 < hi                           # video alone: nothing to tell
+    if audio_tells:
+        assert floors["audio_only"]["accuracy"] > 0.95
+    else:
+        lo, hi = floors["audio_only"]["ci95"]
+        assert lo < 0.5 < hi and abs(floors["audio_only"]["accuracy"] - 0.5) < 0.05
+    # Wilson interval of the reported score, recomputed by hand
+    k, n, z = round(full["accuracy"] * 1000), 1000, 1.959964
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert full["ci95"] == pytest.approx([centre - half, min(1.0, centre + half)], abs=1e-4)
+
+
+def test_yaw_bins_closed_form():
+    deg = np.array([0, 10, 44.9, 45, 60, 89, 90, 100, 134, 135, 170, 180, -180, -50, -95, -140])
+    yaw = np.concatenate([np.zeros(8), np.deg2rad(deg)])
+    label = torch.tensor([0] * 8 + [1] * len(deg))
+    called = (np.abs(deg) > 92).astype(int)           # a classifier that sees |yaw| > 92 only
+    pred = torch.tensor([0] * 6 + [1] * 2 + list(called))
+    rows = yaw_bin_scores(pred, label, yaw, mirror_pred=torch.tensor([1, 1, 0, 1]))
+    assert rows[0]["bin"] == "unrotated" and rows[0]["n"] == 8
+    assert rows[0]["specificity"] == 6 / 8
+    by = {r["bin"]: r for r in rows[1:]}
+    assert [by[b]["n"] for b in ("0-45", "45-90", "90-135", "135-180")] == [3, 4, 4, 5]
+    assert by["0-45"]["recall"] == 0 and by["45-90"]["recall"] == 0
+    assert by["90-135"]["recall"] == 3 / 4 and by["135-180"]["recall"] == 1.0
+    assert by["135-180"]["balanced_accuracy"] == pytest.approx((1 + 0.75) / 2)
+    assert by["180 (mirror)"]["n"] == 4 and by["180 (mirror)"]["recall"] == 0.75
 
 
 def test_classifier_protocol_learns_separable_features_and_averages_crops():
@@ -91,30 +141,81 @@ def synth_index(tmp_path_factory):
 def _tiny(index, *extra):
     return tiny_config(f"data.index={index}", "data.audio_seconds=0.5", "data.crop_size=24",
                        "data.detections=ground-truth", "eval.epochs=5", "eval.test_draws=3",
-                       "eval.train_draws=1", "eval.feature_batch_size=8",
+                       "eval.min_test_pairs=40", "eval.train_draws=1",
+                       "eval.feature_batch_size=8",
                        "synth.num_clips=10", *extra)
 
 
-def test_evaluation_is_deterministic_with_exact_chance(synth_index):
+def test_evaluation_protocol_floors_and_bins(synth_index):
     from avsa_learn.data.index import load_index
+
+    from avsa_learn.detect import make_object_provider
 
     cfg = _tiny(synth_index)
     records = load_index(synth_index)
+    objects = make_object_provider("ground-truth", records)
     torch.manual_seed(0)
     model = build_model(cfg)
-    r1 = evaluate_model(model, cfg, records)
+    r1 = evaluate_model(model, cfg, records, objects)
     torch.manual_seed(123)                                 # global RNG state must not matter
-    r2 = evaluate_model(model, cfg, records)
-    assert r1 == r2
+    assert evaluate_model(model, cfg, records, objects) == r1
     n_test = sum(r.split == "test" for r in records)
+    draws = draws_for_pairs(n_test, 40, 3)
+    assert r1["protocol"]["test_views"] == n_test * draws and r1["protocol"]["test_clips"] == n_test
     for task in ("avc", "avsa"):
-        assert r1[f"{task}_test_pairs"] == 3 * n_test
-        labels_one = (3 * n_test) // 2                     # draw_pairs balances exactly
-        assert r1[f"{task}_chance"] == pytest.approx(max(labels_one, 3 * n_test - labels_one)
-                                                     / (3 * n_test))
-        assert 0.0 <= r1[f"{task}_accuracy"] <= 1.0
-    other = _tiny(synth_index, "eval.seed=99")
-    assert evaluate_model(model, other, records) != r1    # the seed does pick the test set
+        assert r1["n_test_pairs"][task] == r1[f"{task}_test_pairs"] == 2 * n_test * draws >= 40
+        assert r1[f"{task}_chance"] == 0.5
+        lo, hi = r1[f"{task}_ci95"]
+        assert lo <= r1[f"{task}_accuracy"] <= hi
+        for floor in ("untrained", "audio_only", "video_only"):
+            assert 0 <= r1["floors"][floor][task] <= 1
+        # twinned pairs share their video crops: a video-only classifier gives both pairs of a
+        # view the same answer, so exactly one of the two is right
+        assert r1["floors"]["video_only"][task] == 0.5
+        assert 0 <= r1["transformer"][task] <= 1
+    # the model evaluated is untrained: its own untrained floor is the same network
+    assert r1["floors"]["untrained"] == {t: r1[f"{t}_accuracy"] for t in ("avc", "avsa")}
+    full = r1["scores"]["main"]["avsa_full"]
+    rows = {r["bin"]: r for r in full["bins"]}
+    assert rows["unrotated"]["n"] == n_test * draws
+    assert sum(rows[b]["n"] for b in ("0-45", "45-90", "90-135", "135-180")) == n_test * draws
+    assert rows["180 (mirror)"]["n"] == n_test * draws
+    # the object-crop protocol is reported apart, on the same views
+    obj = r1["scores"]["object"]
+    assert obj["crop_strategy"] == "quadrants" and obj["avc"]["n"] == r1["avc_test_pairs"]
+    # one protocol for every model: the training crop strategy does not change the test pairs
+    other = _tiny(synth_index, "data.crop_strategy=random", "eval.seed=99")
+    assert evaluate_model(model, other, records)["scores"]["main"] != r1["scores"]["main"]
+    other = _tiny(synth_index, "data.crop_strategy=random")
+    assert evaluate_model(model, other, records)["scores"]["main"] == r1["scores"]["main"]
+    table = format_table(r1)
+    for word in ("untrained", "audio only", "video only", "transformer", "AVSA full", "|yaw|",
+                 "quadrants", "180 (mirror)"):
+        assert word in table
+
+
+def test_transformer_features_are_a2v_v2a_of_the_backbone_features(synth_index):
+    from avsa_learn.data.datasets import AVSADataset
+    from avsa_learn.data.index import load_index
+
+    cfg = _tiny(synth_index, "data.crop_strategy=random")
+    records = load_index(synth_index)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    ds = AVSADataset(records, cfg.data, split="test", train=False)
+    views = draw_views(ds.records, "test", 0, 45, 1)[:3]
+    jobs = [("t", v, ["aligned", "avsa"]) for v in views]
+    feats = extract_view_features({"trained": model}, {"t": ds}, jobs, transformer=True)
+    with torch.no_grad():
+        for n, v in enumerate(views):
+            item = ds.sample(v["clip"], np.random.default_rng(v["seed"]), audio_yaw=v["yaw"])
+            vid, aud = model(item["video"][None], item["audio"][None])
+            f = feats[n]
+            assert torch.allclose(f["trained"]["video"], vid[0], atol=1e-5)
+            assert torch.allclose(f["trained"]["avsa"], aud[0], atol=1e-5)
+            assert torch.allclose(f["transformer"]["video"], model.avsa.v2a(vid)[0], atol=1e-5)
+            assert torch.allclose(f["transformer"]["avsa"], model.avsa.a2v(aud)[0], atol=1e-5)
+            assert not torch.allclose(f["trained"]["avsa"], f["trained"]["aligned"])
 
 
 def test_train_resume_and_eval_cli_on_synthetic_clips(synth_index, tmp_path, capsys):
@@ -192,7 +293,7 @@ def test_train_cli_under_torchrun(synth_index, tmp_path):
     from test_distributed import _free_port
 
     cfg = _tiny(synth_index, "schedule.avc_batch_size=2", "schedule.avsa_batch_size=2",
-                "runtime.num_workers=1")
+                "runtime.num_workers=1", "loss.gather_negatives=true")
     cfg.save(tmp_path / "tiny.json")
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
@@ -204,5 +305,5 @@ def test_train_cli_under_torchrun(synth_index, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ckpt["world_size"] == 2 and ckpt["progress"]["stage"] == 2
-    assert p.stdout.count("AVSA") == 1                     # rank 0 alone evaluates and prints
+    assert p.stdout.count("evaluation protocol") == 1     # rank 0 alone evaluates and prints
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["avsa_chance"] == 0.5

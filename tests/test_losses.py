@@ -168,3 +168,86 @@ def test_gradients_pull_positives_together():
     before = torch.cosine_similarity(pred, out["audio_target"], -1).mean()
     after = torch.cosine_similarity(pred - 0.5 * pred.grad, out["audio_target"], -1).mean()
     assert after > before
+
+
+# ------------------------------------------------------------ gathered negatives (DDP)
+
+GATHER_SCRIPT = r"""
+import sys
+import torch
+from avsa_learn import distributed as D
+from avsa_learn.losses import avc_loss, avsa_loss
+
+out = sys.argv[1]
+ctx = D.setup("cpu", threads=1)
+torch.manual_seed(0)
+net = torch.nn.Linear(6, 5)
+ddp = torch.nn.parallel.DistributedDataParallel(net)
+g = torch.Generator().manual_seed(1)
+x_avc, y_avc = torch.randn(7, 6, generator=g), torch.randn(7, 6, generator=g)
+x_avsa, y_avsa = torch.randn(5, 4, 6, generator=g), torch.randn(5, 4, 6, generator=g)
+# unequal local batches (as when a clip fails to decode): rank 0 takes 4 / 3, rank 1 3 / 2
+cut_avc, cut_avsa = (slice(0, 4), slice(4, 7)), (slice(0, 3), slice(3, 5))
+res = {}
+for name in ("avc", "avsa"):
+    net.zero_grad()
+    if name == "avc":
+        s = cut_avc[ctx.rank]
+        v, a = (D.gather_with_local_grad(ddp(t[s]), ctx) for t in (x_avc, y_avc))
+        loss, acc = avc_loss(v, a)
+    else:
+        s = cut_avsa[ctx.rank]
+        v, a = ddp(x_avsa[s]), ddp(y_avsa[s])
+        o = {"video_target": v, "audio_target": a, "video_pred": 2 * a, "audio_pred": v ** 2}
+        o = {k: D.gather_with_local_grad(t, ctx) for k, t in o.items()}
+        loss, acc = avsa_loss(o, negatives="same-index")
+    (loss * ctx.world_size).backward()
+    res[name] = {"loss": loss.item(), "acc": acc.item(),
+                 "grad": [p.grad.clone() for p in net.parameters()]}
+torch.save(res, f"{out}/rank{ctx.rank}.pt")
+D.cleanup(ctx)
+"""
+
+
+def test_gathered_negatives_equal_the_one_process_loss_on_the_whole_batch(tmp_path):
+    """2 gloo processes with gather_with_local_grad + DDP: the loss value and the averaged
+    gradients equal one process computing the loss on the concatenated batch."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_distributed import _free_port
+
+    script = tmp_path / "gather.py"
+    script.write_text(GATHER_SCRIPT)
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script),
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(6, 5)
+    g = torch.Generator().manual_seed(1)
+    x_avc, y_avc = torch.randn(7, 6, generator=g), torch.randn(7, 6, generator=g)
+    x_avsa, y_avsa = torch.randn(5, 4, 6, generator=g), torch.randn(5, 4, 6, generator=g)
+    for name in ("avc", "avsa"):
+        net.zero_grad()
+        if name == "avc":
+            loss, acc = avc_loss(net(x_avc), net(y_avc))
+        else:
+            v, a = net(x_avsa), net(y_avsa)
+            loss, acc = avsa_loss({"video_target": v, "audio_target": a, "video_pred": 2 * a,
+                                   "audio_pred": v ** 2}, negatives="same-index")
+        loss.backward()
+        for r in ranks:
+            assert r[name]["loss"] == pytest.approx(loss.item(), rel=1e-5)
+            assert r[name]["acc"] == pytest.approx(acc.item())
+            for got, want in zip(r[name]["grad"], net.parameters()):
+                torch.testing.assert_close(got, want.grad, rtol=1e-4, atol=1e-6)
+    # without the gather each process would see only its own 3-4 clips: a different loss
+    local, _ = avc_loss(net(x_avc[:4]), net(y_avc[:4]))
+    assert abs(local.item() - ranks[0]["avc"]["loss"]) > 1e-3

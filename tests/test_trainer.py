@@ -110,6 +110,11 @@ def test_paper_preset_values():
     assert (p.optim.lr, p.optim.weight_decay, p.optim.lr_schedule) == (1e-4, 1e-5, "constant")
     assert p.model.video == "r2plus1d_18" and p.model.audio_width == 64
     assert p.loss.temperature == 0.07 and p.runtime.amp == "auto"
+    # [17]: 31-way AVSA softmax per process, epochs of 2 clips per video
+    assert p.loss.avsa_negatives == "same-index" and not p.loss.gather_negatives
+    assert p.schedule.clips_per_video == 2
+    assert resolve_config("paper", overrides=["loss.avsa_negatives=all"]).loss.avsa_negatives \
+        == "all"
 
 
 def test_unknown_keys_and_bad_values_are_clear_errors(tmp_path):
@@ -174,6 +179,46 @@ def test_training_reduces_loss_and_writes_outputs(tmp_path):
     assert ckpt["progress"]["stage"] == 2 and ckpt["progress"]["step"] == len(rows)
     assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
     assert {"optimizer", "scheduler", "sampler", "model"} <= set(ckpt)
+
+
+class _HandOver(Trainer):
+    """Records the model and optimiser when the AVSA stage has just been set up."""
+
+    def _setup_stage(self, idx):
+        super()._setup_stage(idx)
+        if self.stage_name == "avsa":
+            self.at_avsa = ({k: v.clone() for k, v in self.model.state_dict().items()},
+                            self.optimizer, self.scheduler.last_epoch)
+
+
+def test_curriculum_hands_over_backbones_with_new_heads_and_optimiser(tmp_path):
+    cfg = tiny_config("schedule.avc_epochs=2", "schedule.avsa_epochs=1", "optim.lr=3e-3")
+    torch.manual_seed(5)
+    init = {k: v.clone() for k, v in Trainer(cfg, fake_sets(cfg, n=8), tmp_path / "x")
+            .model.state_dict().items()}
+    avc_only = Trainer(tiny_config("schedule.avc_epochs=2", "schedule.avsa_epochs=0",
+                                   "optim.lr=3e-3"), fake_sets(cfg, n=8), tmp_path / "a").fit()
+    after_avc = avc_only.state_dict()
+    t = _HandOver(cfg, fake_sets(cfg, n=8), tmp_path / "b")
+    final = t.fit().state_dict()
+    state, opt, sched_step = t.at_avsa
+    enc = [k for k in state if k.startswith("encoders.")]
+    avsa = [k for k in state if k.startswith("avsa.")]
+    avc = [k for k in state if k.startswith("avc.")]
+    assert enc and avsa and avc
+    for k in enc + avc:        # backbones and AVC heads as the AVC stage left them
+        assert torch.equal(state[k], after_avc[k]), k
+    assert any(not torch.equal(after_avc[k], init[k]) for k in enc)   # AVC did train them
+    for k in avsa:             # AVSA heads and transformers: new (as initialised, untrained)
+        assert torch.equal(state[k], init[k]), k
+    # a new Adam over exactly the AVSA stage's parameters, with no moments yet, new schedule
+    stage_params = {id(p) for p in t.model.stage("avsa").parameters()}
+    opt_params = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert opt_params == stage_params
+    assert not any(id(p) in opt_params for p in t.model.avc.parameters())
+    assert sched_step == 0
+    assert all(torch.equal(final[k], after_avc[k]) for k in avc)      # AVC heads stay frozen
+    assert any(not torch.equal(final[k], state[k]) for k in enc + avsa)
 
 
 def test_cosine_schedule_and_warmup():
