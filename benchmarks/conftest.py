@@ -8,9 +8,9 @@ N_SAMPLES = 10 ** 7
 
 # The YouTube-like clip and its prepared copy (bench_datasets.py's docstring describes them).
 SECONDS, RAW_FPS, RAW_SIZE, RAW_SR = 12, 30, (960, 1920), 48000
-# avsa-prepare's layout (its defaults: crf 20, keyframe every 8 frames at 16 fps, ~1600 px)
-PREP_FPS, PREP_SIZE, PREP_GOP, PREP_CRF, PREP_SR = 16, (800, 1600), 8, 20, 24000
-FAST_TUNE = "fastdecode"   # x264: CAVLC, no deblocking: ~1.9x faster to decode, ~20 % larger
+# avsa-prepare's defaults (1600 px, 16 fps, keyframe every 8 frames, crf 20, tune fastdecode)
+# make the "prepared" copy; "prepared-slowdecode" is the same with x264's default tune.
+PREP_SR = 24000
 
 
 def _raw_frames(rng):
@@ -20,20 +20,6 @@ def _raw_frames(rng):
     grain = rng.integers(0, 12, (h, w, 3), dtype=np.uint8)
     for k in range(SECONDS * RAW_FPS):
         yield np.roll(base, 4 * k, axis=1) + np.roll(grain, -3 * k, axis=1)
-
-
-def _prepared_frames(path):
-    """The source's frames at PREP_FPS (nearest in time), resized to PREP_SIZE (area)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        k = 0
-        for frame in container.decode(stream):
-            while k / PREP_FPS <= frame.time + 0.5 / RAW_FPS:
-                yield frame.to_ndarray(format="rgb24", width=PREP_SIZE[1], height=PREP_SIZE[0],
-                                       interpolation="AREA")
-                k += 1
 
 
 def _record(name, video, audio, sr):
@@ -47,11 +33,12 @@ def _record(name, video, audio, sr):
 
 @pytest.fixture(scope="session")
 def sources(tmp_path_factory):
-    """ClipRecords of the YouTube-like clip ("raw") and of two prepared copies: "prepared"
-    (avsa-prepare's layout) and "fastdecode" (the same encoded with x264's fastdecode tune)."""
+    """ClipRecords of the YouTube-like clip ("raw") and of two copies made by
+    :func:`avsa_learn.data.prepare.prepare_video`: "prepared" (avsa-prepare's defaults) and
+    "prepared-slowdecode" (the same with x264's default tune instead of fastdecode)."""
     import spatialfoa
+    from avsa_learn.data.prepare import PrepareOptions, prepare_video
     from avsa_learn.data.video import write_video
-    from spatialfoa.audio_io import resample
 
     root = tmp_path_factory.mktemp("youtube_like")
     rng = np.random.default_rng(0)
@@ -60,18 +47,16 @@ def sources(tmp_path_factory):
     sig = np.stack([0.1 * rng.standard_normal(n), 0.2 * np.sin(2 * np.pi * 440 * t)])
     audio = spatialfoa.encode(sig, np.array([0.5, -2.0]), np.array([0.1, -0.3]))
     audio = (audio + 0.01 * rng.standard_normal(audio.shape)).astype(np.float32)
-    raw = write_video(root / "raw.mp4", _raw_frames(rng), RAW_FPS, audio, RAW_SR,
+    (root / "src").mkdir()
+    raw = write_video(root / "src" / "raw.mp4", _raw_frames(rng), RAW_FPS, audio, RAW_SR,
                       gop=5 * RAW_FPS, crf=21)
-    video = write_video(root / "clip.mp4", _prepared_frames(raw), PREP_FPS, gop=PREP_GOP,
-                        crf=PREP_CRF)
-    fast = write_video(root / "clip_fast.mp4", _prepared_frames(raw), PREP_FPS, gop=PREP_GOP,
-                       crf=PREP_CRF, tune=FAST_TUNE)
-    x, sr, _ = spatialfoa.read_audio(raw, layout="ambix")
-    flac = root / "clip.flac"
-    spatialfoa.write_audio(flac, np.clip(resample(x, sr, PREP_SR), -1, 1), PREP_SR)
-    return {"raw": _record("raw", raw, raw, RAW_SR),
-            "prepared": _record("prepared", video, flac, PREP_SR),
-            "fastdecode": _record("fastdecode", fast, flac, PREP_SR)}
+    out = {"raw": _record("raw", raw, raw, RAW_SR)}
+    for kind, tune in (("prepared", PrepareOptions().tune), ("prepared-slowdecode", "none")):
+        done = prepare_video(raw, root / kind, PrepareOptions(layout="ambix", tune=tune))
+        vid = done["video_id"]
+        out[kind] = _record(kind, root / kind / "video" / f"{vid}.mp4",
+                            root / kind / "audio" / f"{vid}.flac", PREP_SR)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ audio inside or in ``audio/ID.*``) it writes
 
 - ``DIR/video/ID.mp4``: 2:1 equirectangular, H.264 (yuv420p, CRF ``crf``), ``fps`` frames per
   second (16, the training rate: frame k is the source frame nearest k / fps s), a keyframe
-  every ``gop`` frames (8: a 0.5 s window decodes at most 15 frames), no audio;
+  every ``gop`` frames (8: a 0.5 s window decodes at most 15 frames), x264 ``tune``
+  "fastdecode" (no CABAC, no deblocking: decodes ~1.9x faster for ~20 % more disk), no audio;
 - ``DIR/audio/ID.flac``: ambiX (ACN W, Y, Z, X; SN3D; remapped from the source's layout),
   resampled to ``sample_rate`` (24 kHz), 24-bit FLAC (lossless; samples beyond ±1 are clipped
   and counted);
@@ -50,6 +51,7 @@ from spatialfoa.validation import FOAError
 DEFAULT_FPS = 16.0
 DEFAULT_GOP = 8           # frames between keyframes (0.5 s at 16 fps)
 DEFAULT_CRF = 20
+DEFAULT_TUNE = "fastdecode"
 DEFAULT_SAMPLE_RATE = 24000
 MIN_FRAME_SHARE = 0.95    # a source giving fewer of its expected frames is truncated
 MANIFEST = "prepared.jsonl"
@@ -83,6 +85,7 @@ class PrepareOptions:
 
     ``width`` equirect width in px (even height width/2; None: :func:`width_for_crops`),
     ``fps`` frames per second, ``gop`` keyframe interval in frames, ``crf`` x264 quality,
+    ``tune`` x264 tune ("fastdecode"; "none" for x264's default),
     ``sample_rate`` Hz, ``layout`` the source audio layout ("auto" as ``avsa-index``),
     ``projection`` / ``stereo`` the source video layout (see
     :func:`avsa_learn.data.video.probe_layout`; "auto" reads the spherical metadata).
@@ -92,6 +95,7 @@ class PrepareOptions:
     fps: float = DEFAULT_FPS
     gop: int = DEFAULT_GOP
     crf: int = DEFAULT_CRF
+    tune: str = DEFAULT_TUNE
     sample_rate: int = DEFAULT_SAMPLE_RATE
     layout: str = "auto"
     projection: str = "auto"
@@ -171,7 +175,8 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
         tail = int(math.ceil(options.fps / v["fps"])) if v["fps"] else 1
         try:
             write_video(video_tmp, counter.wrap(frames, expected, tail), options.fps,
-                        gop=options.gop, crf=options.crf)
+                        gop=options.gop, crf=options.crf,
+                        tune=None if options.tune == "none" else options.tune)
         except ValueError as err:                 # no frames at all
             raise PrepareError(f"{source}: {err}") from None
         if counter.n < MIN_FRAME_SHARE * expected:
@@ -414,6 +419,8 @@ def main(argv=None):
     ap.add_argument("--fps", type=float, default=DEFAULT_FPS)
     ap.add_argument("--gop", type=int, default=DEFAULT_GOP, help="keyframe interval (frames)")
     ap.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 quality (0-51)")
+    ap.add_argument("--tune", default=DEFAULT_TUNE, choices=("fastdecode", "none"),
+                    help="x264 tune (default fastdecode: ~1.9x faster decoding, ~20%% more disk)")
     ap.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE)
     ap.add_argument("--layout", default="auto", help="source audio layout (as avsa-index)")
     ap.add_argument("--projection", default="auto",
@@ -433,6 +440,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         options = PrepareOptions(width=args.width, fps=args.fps, gop=args.gop, crf=args.crf,
+                                 tune=args.tune,
                                  sample_rate=args.sample_rate, layout=args.layout,
                                  projection=args.projection, stereo=args.stereo)
         with engine_from_args(args) as engine:
