@@ -150,15 +150,6 @@ def reverb_ir(rng, rt60, sr, predelay=0.005):
     return h / np.sqrt(np.sum(h[0] ** 2))
 
 
-def schroeder_rt60(h, sr, lo_db=-5.0, hi_db=-25.0):
-    """RT60 (s) of an impulse response (samples,) by Schroeder backward integration: the time
-    the energy decay curve takes from ``lo_db`` to ``hi_db``, scaled to 60 dB (T20 by default)."""
-    edc = np.cumsum(np.asarray(h, float)[::-1] ** 2)[::-1]
-    edc_db = 10 * np.log10(edc / edc[0] + 1e-300)
-    i0, i1 = np.argmax(edc_db <= lo_db), np.argmax(edc_db <= hi_db)
-    return (i1 - i0) / sr * 60.0 / (lo_db - hi_db)
-
-
 def reverberate(dry_w, rng, rt60, drr_db, sr, change_hz=40.0):
     """ambiX (4, n) diffuse tail of the dry omni mix ``dry_w`` (n,), scaled so the
     direct-to-reverberant energy ratio is ``drr_db``.
