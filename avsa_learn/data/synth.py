@@ -339,7 +339,9 @@ def object_azimuth(obj, t):
 
 # --- pictures ----------------------------------------------------------------------------------
 def render_video(plan, config):
-    """uint8 frames (T, H, W, 3) of a scene plan (every visible object, sounding or silent)."""
+    """uint8 frames (T, H, W, 3) of a scene plan (every visible object, sounding or silent).
+    Moving objects are drawn exactly per frame in the easy scenes, drawn once and shifted by
+    whole pixels (:func:`synth_pictures.paint_moving`, <= half a pixel off) in the others."""
     vectors = pixel_vectors(config.width, config.height)
     rng = np.random.default_rng(plan["look_seed"])
     bg = background(vectors, rng)
@@ -354,6 +356,11 @@ def render_video(plan, config):
                         obj["angular_radius"], colour, obj["texture"])
             changed = np.any(layer != bg, axis=-1)
             frames[:, changed] = layer[changed]
+            continue
+        if config.difficulty == "easy":                      # exact, frame by frame
+            for i, t in enumerate(plan["times"]):
+                draw_object(frames[i], vectors, cls, object_azimuth(obj, t), obj["elevation"],
+                            obj["angular_radius"])
             continue
         paint_moving(frames, vectors, cls.shape, colour, object_azimuth(obj, plan["times"]),
                      obj["elevation"], obj["angular_radius"], obj["texture"])
