@@ -368,11 +368,6 @@ def render_video(plan, config):
 
 
 # --- sounds ------------------------------------------------------------------------------------
-def class_sound(sound, rng, n, sr):
-    """A mono signal (n,) of a sound type, RMS 1 (see :func:`synth_sounds.source_sound`)."""
-    return source_sound(sound, rng, n, sr)
-
-
 def source_signal(src, n, sr, gated):
     """Mono signal (n,) of a planned object or invisible source: its sound at RMS 0.1 * gain,
     times its on/off gate when ``gated``."""
