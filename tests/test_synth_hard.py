@@ -258,3 +258,20 @@ def test_the_difficulties_config_names_match():
     from avsa_learn.config import ConfigError
     with pytest.raises(ConfigError, match="synth.difficulty"):
         resolve_config("cpu", overrides=["synth.difficulty=medium"])
+
+
+def test_avsa_train_data_is_the_hard_set_without_invalid_files(tmp_path):
+    """load_data (avsa-train, avsa-eval) with no index: the hard scenes in a folder named by
+    difficulty, the simulated detector, and only the clips passing Eq. 13 unless validity=all."""
+    from avsa_learn.config import resolve_config
+    from avsa_learn.trainer import load_data
+
+    base = [f"synth.root={tmp_path}", "synth.num_clips=8", "synth.seed=0"]
+    index, kept, objects = load_data(resolve_config("cpu", overrides=base))
+    assert index.parent.name == "n8-seed0-hard"
+    assert type(objects).__name__ == "SimulatedDetector"
+    _, every, _ = load_data(resolve_config("cpu", overrides=base + ["synth.validity=all"]))
+    assert [r for r in every if r.passes] == kept
+    assert any(r.audio_kind in INVALID_KINDS for r in every)  # clips 0-7 of seed 0 have some
+    assert all(json.loads(open(r.gt_path).read())["generator"]["difficulty"] == "hard"
+               for r in every)
