@@ -15,10 +15,6 @@ FPS = 16.0
 N_FRAMES = 64
 
 
-def unit(az, el):
-    return np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-
-
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """30 clips, 3 static objects each (one silent), 90 deg apart, elevations within +-25 deg."""

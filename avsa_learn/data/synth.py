@@ -582,8 +582,8 @@ def ensure_synthetic_dataset(root=DEFAULT_ROOT, num_clips=200, seed=0, jobs=None
     ``avsa-train`` asks for ``synth.difficulty``, "hard" by default) and ``kw`` are
     :class:`SceneConfig` options overriding it (duration, fps, width, bad_share, reverb,
     n_objects, ambience_db, ...). The index lists every clip, invalid ones included (``passes``
-    False): filter with :func:`avsa_learn.data.index.select_validity`. ``jobs`` worker processes (default: the CPU
-    count). The index lists clips 0..num_clips-1, one clip per video; every
+    False): filter with :func:`avsa_learn.data.index.select_validity`. ``jobs`` worker
+    processes (default: the CPU count). The index lists clips 0..num_clips-1, one per video; every
     1/test_fraction-th video is "test" (split by video). A tqdm bar on stderr shows progress.
     """
     from tqdm import tqdm
