@@ -45,37 +45,44 @@ class TrainingError(RuntimeError):
 
 def synthetic_root(cfg):
     """Folder of the default synthetic data: ``synth.root``, else ``$AVSA_CACHE/synthetic``, else
-    ``~/.cache/avsa_learn/synthetic``; one subfolder per (num_clips, seed)."""
+    ``~/.cache/avsa_learn/synthetic``; one subfolder per (num_clips, seed, difficulty)."""
     root = cfg.synth.root or os.path.join(
         os.environ.get("AVSA_CACHE", os.path.expanduser("~/.cache/avsa_learn")), "synthetic")
-    return Path(root) / f"n{cfg.synth.num_clips}-seed{cfg.synth.seed}"
+    return Path(root) / f"n{cfg.synth.num_clips}-seed{cfg.synth.seed}-{cfg.synth.difficulty}"
 
 
 def load_data(cfg, ctx=None):
     """(index path, records, object provider or None) for ``cfg.data``. An empty ``data.index``
-    means the synthetic data set, generated once (by rank 0 under torchrun)."""
-    from avsa_learn.data.index import load_index
+    means the synthetic data set (``cfg.synth``), generated once (by rank 0 under torchrun),
+    of which the clips passing Eq. 13 are kept when ``synth.validity`` is "pass"."""
+    from avsa_learn.data.index import load_index, select_validity
 
     ctx = ctx or D.DistContext()
     index = cfg.data.index
-    if not index:
+    synthetic = not index
+    if synthetic:
         from avsa_learn.data.synth import ensure_synthetic_dataset
 
+        def make():
+            return ensure_synthetic_dataset(synthetic_root(cfg), cfg.synth.num_clips,
+                                            cfg.synth.seed, difficulty=cfg.synth.difficulty)
         if ctx.is_main:
-            index = ensure_synthetic_dataset(synthetic_root(cfg), cfg.synth.num_clips,
-                                             cfg.synth.seed)
+            index = make()
         D.barrier(ctx)
         if not ctx.is_main:
-            index = ensure_synthetic_dataset(synthetic_root(cfg), cfg.synth.num_clips,
-                                             cfg.synth.seed)
+            index = make()
     if not Path(index).is_file():
         raise TrainingError(f"clip index not found: {index}")
     records = load_index(index)
+    if synthetic and cfg.synth.validity == "pass":
+        records = select_validity(records, "pass")
     if not records:
-        raise TrainingError(f"{index}: the clip index is empty")
+        raise TrainingError(f"{index}: the clip index is empty (or no clip passes Eq. 13)")
     objects = None
-    if cfg.data.detections == "ground-truth" and not any(r.gt_path for r in records):
-        raise TrainingError(f"{index}: data.detections='ground-truth' needs synthetic clips with "
+    spec = cfg.data.detections
+    if (spec == "ground-truth" or spec.startswith("simulated")) and not any(
+            r.gt_path for r in records):
+        raise TrainingError(f"{index}: data.detections={spec!r} needs synthetic clips with "
                             "ground truth (gt_path); pass --detections CACHE (avsa-detect) or "
                             "--detections '' (no objects)")
     if cfg.data.detections:
