@@ -2,8 +2,8 @@
 classifier on untrained hand-made audio features alone (each crop's log-mel per channel,
 averaged over time: no pixels, no learning in the features) does not solve AVSA.
 
-It runs the project's own evaluation pieces (``draw_pairs``, ``train_classifier``,
-``predict``; the current API of avsa_learn.evaluate) on features taken from
+It runs the project's own evaluation pieces (``draw_views``, the twinned aligned / rotated
+pairs of each view, ``train_classifier``, ``predict``) on features taken from
 ``AVSADataset.sample``. On the easy scenes with the oracle the same check scored 0.63-0.75
 (issue 8; docs/data.md)."""
 import math
@@ -17,18 +17,21 @@ from avsa_learn.data.datasets import AVSADataset
 from avsa_learn.data.index import load_index, select_validity
 from avsa_learn.data.synth import ensure_synthetic_dataset
 from avsa_learn.detect import make_object_provider
-from avsa_learn.evaluate import draw_pairs, predict, train_classifier
+from avsa_learn.eval_scores import predict, train_classifier
+from avsa_learn.evaluate import draw_views
 
 
-def audio_only_features(ds, pairs):
-    """(P, K, C * mels) time-averaged crop log-mel, (P,) labels."""
+def audio_only_features(ds, views):
+    """(2V, K, C * mels) time-averaged crop log-mel of each view aligned (label 0) and rotated
+    by its yaw (label 1), the same crops in both; (2V,) labels."""
     xs, ys = [], []
-    for p in pairs:
-        item = ds.sample(p["clip"], np.random.default_rng(p["seed"]), audio_yaw=p["audio_yaw"],
-                         audio_from=p["audio_from"])
-        a = item["audio"]                                     # (K, C, frames, mels)
-        xs.append(a.float().mean(2).reshape(a.shape[0], -1))
-        ys.append(p["label"])
+    for label, yaw_of in ((0, lambda v: 0.0), (1, lambda v: v["yaw"])):
+        for v in views:
+            item = ds.sample(v["clip"], np.random.default_rng(v["seed"]), audio_yaw=yaw_of(v),
+                             with_video=False)
+            a = item["audio"]                                 # (K, C, frames, mels)
+            xs.append(a.float().mean(2).reshape(a.shape[0], -1))
+            ys.append(label)
     return torch.stack(xs), torch.tensor(ys)
 
 
@@ -44,7 +47,8 @@ def test_audio_alone_does_not_solve_avsa_on_the_hard_scenes(tmp_path):
     data = {}
     for split, draws in (("train", 8), ("test", 16)):
         ds = AVSADataset(records, cfg.data, split=split, train=False, seed=1, objects=objects)
-        data[split] = audio_only_features(ds, draw_pairs(ds, "avsa", split, 12345, 45.0, draws))
+        views = draw_views(ds.records, split, 12345, 45.0, draws)
+        data[split] = audio_only_features(ds, views)
     clf, mean, std = train_classifier(*data["train"], cfg.eval, cfg.eval.avsa_lr, 0)
     x, y = data["test"]
     acc = (predict(clf, mean, std, x) == y).float().mean().item()
