@@ -459,8 +459,8 @@ def build_parser():
     p.add_argument("checkpoint", help="a .pt file written by avsa-train")
     p.add_argument("--data", metavar="INDEX", help="clip index (JSONL); default: the "
                    "checkpoint's training index (or its synthetic data set)")
-    p.add_argument("--detections", help="'ground-truth' or a detection cache (avsa-detect) for "
-                   "object/quadrants crops")
+    p.add_argument("--detections", help="'simulated[:...]' or 'ground-truth' (synthetic "
+                   "data), or a detection cache (avsa-detect), for object/quadrants crops")
     p.add_argument("--crop-strategy", choices=("random", "object", "quadrants", "audio"),
                    help="crops of the main protocol (eval.crop_strategy, default random: the "
                         "same for every model)")

@@ -26,7 +26,7 @@ outputs in --out: last.pt (checkpoint: every schedule.checkpoint_every steps and
 config.json, metrics.csv, tensorboard/, curves.png, eval.json.
 
 examples:
-  avsa-train                                   # synthetic data, CPU config, < 8 min on 2 cores
+  avsa-train                                   # hard synthetic scenes, CPU config (~15 min on 2 cores)
   avsa-train --out runs/a --set schedule.avc_epochs=4 --set optim.lr=3e-3
   avsa-train --out runs/a --resume             # continue runs/a/last.pt exactly
   avsa-train --preset paper --data yt360/index.jsonl --detections yt360/detections.jsonl \\
@@ -61,8 +61,10 @@ def build_parser():
                         "checkpoint yet (handy in job scripts)")
     p.add_argument("--data", metavar="INDEX", help="clip index JSONL (avsa-index / avsa-synth); "
                    "default: the synthetic data set")
-    p.add_argument("--detections", metavar="SPEC", help="'ground-truth' (synthetic data) or a "
-                   "detection cache from avsa-detect, for --crop-strategy object/quadrants")
+    p.add_argument("--detections", metavar="SPEC", help="synthetic data: 'simulated[:miss=,fp=,jitter=,seed=]' "
+                   "(a detector simulated on the ground truth: the cpu preset) or 'ground-truth' "
+                   "(the oracle); real data: a detection cache from avsa-detect; for "
+                   "--crop-strategy object/quadrants")
     p.add_argument("--audio-format", choices=("ambi", "mono", "stereo"))
     p.add_argument("--feature", choices=("logmel", "foa-iv", "icf"),
                    help="foa-iv needs ambi, icf needs stereo")
