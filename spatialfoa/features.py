@@ -48,6 +48,7 @@ __all__ = ["stft", "mix_stft", "frame_lengths", "mel_filterbank", "logmel", "int
 
 #: Floor added to mel powers before the log (and below which a band counts as silent).
 LOG_EPS = 1e-10
+_DB_PER_NEPER = np.float32(10.0 / np.log(10.0))   # 10·log10(p) = ln(p) · this
 
 #: Channel count of each feature variant (paper Eq. 8 and 12).
 FEATURE_CHANNELS = {"logmel-ambi": 4, "foa-iv": 7, "logmel-stereo": 2, "icf": 5,
@@ -280,8 +281,8 @@ def _band_features(kernel, n_out, n_db, x, sr, S, channels, name, n_fft, hop_len
             spec = np.ascontiguousarray(S[:, t0:t0 + count])
         kernel(spec, *bands, LOG_EPS, part, *extra)
         db = part[:n_db]
-        np.log10(db, out=db)
-        db *= 10.0
+        np.log(db, out=db)       # 10·log10 as ln · 10/ln 10: numpy's float32 log is SIMD,
+        db *= _DB_PER_NEPER       # its log10 is not (1.7x the time of the whole conversion)
 
     _k.run_blocks(work, _blocks(n_frames), n_samples)
     # a NaN/inf in S shows in every band energy (a smaller pass than over S); only the kernel's
