@@ -380,7 +380,8 @@ PRESETS = {
     # clips per video, [17]'s 31-way AVSA softmax (same-index negatives), Adam 1e-4 wd 1e-5,
     # R(2+1)D-18 + 9-layer audio CNN, AMP + channels_last on CUDA.
     "paper": {
-        "data": {"crop_size": 112, "n_frames": 8, "cache_frames": False},
+        "data": {"crop_size": 112, "n_frames": 8, "cache_frames": False,
+                 "video_start_step": 8},
         "loss": {"avsa_negatives": "same-index"},
         "schedule": {"clips_per_video": 2},
         "runtime": {"num_workers": 8, "amp": "auto", "channels_last": True,

@@ -13,8 +13,9 @@ Inputs (the ``sources`` fixture of conftest.py), made once per session in a temp
   ``fastdecode`` tune (CAVLC, no deblocking), audio as 4-channel FLAC at 24 kHz beside it;
 - **prepared-slowdecode**: the same with x264's default tune (~20 % fewer bytes, slower decode).
 
-Items: the paper's sizes (8 frames at 16 fps, 4 random crops of 112 px for AVSA, 1 for AVC,
-1 s of ambi log-mel, 128 bands), training augmentation (flip, colour jitter, gain), from a
+Items: the ``paper`` preset's data settings (8 frames at 16 fps, 4 random crops of 112 px for
+AVSA, 1 for AVC, 1 s of ambi log-mel, 128 bands, video windows starting on every 8th frame:
+avsa-prepare's keyframes), training augmentation (flip, colour jitter, gain), from a
 10 s clip record (1 s to 11 s of the file); each round draws ``N_ITEMS`` items of a new epoch
 (new windows and crops). Everything on one thread (torch and numba set to 1) in this process:
 items per second per core. Baseline of the "loader" group: raw AVSA items. The "crop audio"
@@ -26,10 +27,12 @@ group times the features of 4 ambi crops: one STFT per item (baseline: an STFT p
 import numpy as np
 import pytest
 
+from avsa_learn.config import resolve_config
 from avsa_learn.data.config import DataConfig
 from avsa_learn.data.datasets import AVCDataset, AVSADataset
 
 PREP_SR = 24000
+PAPER_DATA = resolve_config("paper").data      # paper sizes, windows on avsa-prepare's keyframes
 
 N_ITEMS = 6
 ROUNDS = 3
@@ -52,7 +55,7 @@ RATES = {}
 
 
 def _items(benchmark, cls, record, name):
-    ds = cls([record] * N_ITEMS, DataConfig(), split=None, train=True, seed=0, skip_bad=False)
+    ds = cls([record] * N_ITEMS, PAPER_DATA, split=None, train=True, seed=0, skip_bad=False)
     epoch = iter(range(1, 10 ** 6))
 
     def run():

@@ -457,3 +457,25 @@ def test_augmentation_draws_and_ops():
     one = normalize(torch.ones(2, 3, 4, 4))
     torch.testing.assert_close(one[:, 0, 0, 0], (1 - torch.tensor(IMAGENET_MEAN))
                                / torch.tensor(IMAGENET_STD))
+
+
+@pytest.mark.parametrize("start,step", [(0.0, 8), (1.0, 8), (10.0, 8), (0.3125, 8), (0.0, 3)])
+def test_video_windows_start_on_the_file_frame_grid(start, step):
+    """With data.video_start_step the first frame of every window is a file frame on the step
+    grid (avsa-prepare's keyframes for 8), all such frames of the clip are drawn, none other."""
+    from avsa_learn.data.index import ClipRecord
+
+    cfg = DataConfig(video_start_step=step)
+    rec = ClipRecord(clip_id="c", video_id="v", video_path="v.mp4", audio_path="v.mp4",
+                     start=start, duration=10.0, split="train", layout="ambix",
+                     sample_rate=24000, energy_ratio=1.0, passes=True, loudness_db=-20.0)
+    ds = AVSADataset([rec], cfg, split=None)
+    _, lo, hi, _ = ds._layout(rec)
+    offset = round(start * cfg.fps)
+    rng = np.random.default_rng(0)
+    seen = {ds._first_frame(rec, lo, hi, rng) for _ in range(2000)}
+    want = {f for f in range(lo, hi + 1) if (offset + f) % step == 0}
+    assert seen == want and len(want) >= 15
+    # step 1: every frame of lo..hi
+    ds1 = AVSADataset([rec], DataConfig(), split=None)
+    assert {ds1._first_frame(rec, lo, hi, rng) for _ in range(3000)} == set(range(lo, hi + 1))

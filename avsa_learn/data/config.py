@@ -31,6 +31,9 @@ class DataConfig:
     color_jitter: bool = True
     gain_jitter: float = 0.1         # audio gain x U(1 - g, 1 + g) in training
     cache_frames: bool = False       # keep decoded clip frames in memory (small synthetic data)
+    video_start_step: int = 1        # video windows start on file frames k * step (at fps); the
+    # paper preset's 8 = avsa-prepare's keyframes (GOP 8 at 16 fps, no B-frames): a window then
+    # decodes its own 8 frames only (docs/datasets.md)
 
     def __post_init__(self):
         if self.audio_format not in AUDIO_FORMATS:
@@ -44,6 +47,10 @@ class DataConfig:
             raise ValueError("feature 'foa-iv' needs audio_format 'ambi'")
         if self.feature == "icf" and self.audio_format != "stereo":
             raise ValueError("feature 'icf' needs audio_format 'stereo'")
+        if isinstance(self.video_start_step, bool) or int(self.video_start_step) != \
+                self.video_start_step or self.video_start_step < 1:
+            raise ValueError(f"video_start_step must be a positive integer, got "
+                             f"{self.video_start_step!r}")
         self.fov_deg = tuple(self.fov_deg)
 
     @property

@@ -237,6 +237,17 @@ class _CropDataset(Dataset):
         hi = max(lo, math.floor((record.duration - c.audio_seconds + margin) * c.fps + 1e-6))
         return margin, lo, hi, hi + c.n_frames
 
+    def _first_frame(self, record, lo, hi, rng):
+        """The first video frame of a window (clip frame index, lo..hi), drawn uniformly among
+        those on the file's ``video_start_step`` grid (any frame for step 1; every frame when
+        the grid has none in lo..hi)."""
+        step = self.config.video_start_step
+        offset = int(round(record.start * self.config.fps))     # the clip's first file frame
+        first_on_grid = lo + (-(offset + lo)) % step
+        if step == 1 or first_on_grid > hi:
+            return int(rng.integers(lo, hi + 1))
+        return first_on_grid + step * int(rng.integers(0, (hi - first_on_grid) // step + 1))
+
     # -- one sample -----------------------------------------------------------------------
     def sample(self, i, rng, audio_yaw=0.0, audio_from=None, with_video=True):
         """The item of clip ``i`` with crops drawn from ``rng``; the scene audio is rotated by
@@ -271,7 +282,7 @@ class _CropDataset(Dataset):
         c = self.config
         rec = self.records[i]
         margin, lo, hi, n_clip = self._layout(rec)
-        first = int(rng.integers(lo, hi + 1))
+        first = self._first_frame(rec, lo, hi, rng)
         offset = first / c.fps - margin
         frames = self._read(self._reader.frames, rec, first, c.n_frames, n_clip)
         audio = self._read(self._reader.audio, rec, offset, n_clip)

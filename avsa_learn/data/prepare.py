@@ -6,7 +6,9 @@ audio inside or in ``audio/ID.*``) it writes
 - ``DIR/video/ID.mp4``: 2:1 equirectangular, H.264 (yuv420p, CRF ``crf``), ``fps`` frames per
   second (16, the training rate: frame k is the source frame nearest k / fps s), a keyframe
   every ``gop`` frames (8: a 0.5 s window decodes at most 15 frames), x264 ``tune``
-  "fastdecode" (no CABAC, no deblocking: decodes ~1.9x faster for ~20 % more disk), no audio;
+  "fastdecode" (no CABAC, no deblocking: decodes ~1.9x faster for ~20 % more disk), no
+  B-frames (a window that starts on a keyframe decodes exactly its frames: the loader's
+  ``data.video_start_step`` = 8 starts them there), no audio;
 - ``DIR/audio/ID.flac``: ambiX (ACN W, Y, Z, X; SN3D; remapped from the source's layout),
   resampled to ``sample_rate`` (24 kHz), 24-bit FLAC (lossless; samples beyond ±1 are clipped
   and counted);
@@ -85,7 +87,8 @@ class PrepareOptions:
 
     ``width`` equirect width in px (even height width/2; None: :func:`width_for_crops`),
     ``fps`` frames per second, ``gop`` keyframe interval in frames, ``crf`` x264 quality,
-    ``tune`` x264 tune ("fastdecode"; "none" for x264's default),
+    ``tune`` x264 tune ("fastdecode"; "none" for x264's default), ``bframes`` the most
+    consecutive B-frames (0: windows starting on a keyframe decode only their own frames),
     ``sample_rate`` Hz, ``layout`` the source audio layout ("auto" as ``avsa-index``),
     ``projection`` / ``stereo`` the source video layout (see
     :func:`avsa_learn.data.video.probe_layout`; "auto" reads the spherical metadata).
@@ -96,6 +99,7 @@ class PrepareOptions:
     gop: int = DEFAULT_GOP
     crf: int = DEFAULT_CRF
     tune: str = DEFAULT_TUNE
+    bframes: int = 0
     sample_rate: int = DEFAULT_SAMPLE_RATE
     layout: str = "auto"
     projection: str = "auto"
@@ -176,7 +180,8 @@ def prepare_video(source, out_dir, options=PrepareOptions(), video_id=None):
         try:
             write_video(video_tmp, counter.wrap(frames, expected, tail), options.fps,
                         gop=options.gop, crf=options.crf,
-                        tune=None if options.tune == "none" else options.tune)
+                        tune=None if options.tune == "none" else options.tune,
+                        bframes=options.bframes)
         except ValueError as err:                 # no frames at all
             raise PrepareError(f"{source}: {err}") from None
         if counter.n < MIN_FRAME_SHARE * expected:

@@ -203,7 +203,7 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, conta
 
 
 def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *, crf=20,
-                gop=None, tune=None, faststart=False, atomic=False):
+                gop=None, tune=None, bframes=None, faststart=False, atomic=False):
     """Write an MP4: h264 video (yuv420p) and, optionally, AAC audio with its channels in order.
 
     ``frames``: uint8 RGB frames (T, H, W, 3), an array or any iterable of (H, W, 3) arrays
@@ -212,7 +212,9 @@ def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *,
     veryfast, one thread, quality ``crf`` (20 default; 0 = lossless after the yuv420p conversion,
     which halves the chroma resolution), a keyframe every ``gop`` frames (default: every second),
     x264 ``tune`` (e.g. "fastdecode": no CABAC, no deblocking; decodes ~1.9x faster for ~20 %
-    more bytes at 1600x800, benchmarks/bench_datasets.py).
+    more bytes at 1600x800, benchmarks/bench_datasets.py), ``bframes`` the most consecutive
+    B-frames (None: x264's default, 3; 0: decode order = display order, so a window that starts
+    on a keyframe decodes exactly its frames).
 
     ``audio``: float32 (channels, samples) at ``sample_rate`` Hz, roughly within [-1, 1],
     encoded as AAC at 64 kb/s per channel with FFmpeg channel ``layout`` (default from the
@@ -261,7 +263,8 @@ def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *,
     with av.open(str(target), "w", format="mp4", options=options) as out:
         vs = out.add_stream("libx264", rate=rate, options={
             "crf": str(crf), "preset": "veryfast", "g": str(gop), "threads": "1",
-            **({"tune": str(tune)} if tune else {})})
+            **({"tune": str(tune)} if tune else {}),
+            **({"bf": str(int(bframes))} if bframes is not None else {})})
         vs.width, vs.height, vs.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
         if audio is not None:
             sr = int(sample_rate)
