@@ -26,7 +26,7 @@ outputs in --out: last.pt (checkpoint: every schedule.checkpoint_every steps and
 config.json, metrics.csv, tensorboard/, curves.png, eval.json.
 
 examples:
-  avsa-train                                   # hard synthetic scenes, CPU config (~15 min on 2 cores)
+  avsa-train                                   # hard synthetic scenes, CPU config (~9 min on 2 cores)
   avsa-train --out runs/a --set schedule.avc_epochs=4 --set optim.lr=3e-3
   avsa-train --out runs/a --resume             # continue runs/a/last.pt exactly
   avsa-train --preset paper --data yt360/index.jsonl --detections yt360/detections.jsonl \\
