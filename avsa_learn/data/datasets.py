@@ -87,20 +87,18 @@ class _ClipReader:
         self._lru = None
         self._open = None
         self._open_pid = None
-        self._layouts = {}
 
     def __getstate__(self):
         return {"config": self.config, "cache": self.cache, "_lru": None, "_open": None,
-                "_open_pid": None, "_layouts": {}}
+                "_open_pid": None}
 
-    def layout(self, record):
-        """The record's frame layout (projection and stereo as indexed), probed once per file."""
+    @staticmethod
+    def layout(record):
+        """The record's frame layout (projection and stereo as indexed; probe_layout caches it
+        per file)."""
         from avsa_learn.data.video import probe_layout
 
-        path = record.video_path
-        if path not in self._layouts:
-            self._layouts[path] = probe_layout(path, record.projection, record.stereo)
-        return self._layouts[path]
+        return probe_layout(record.video_path, record.projection, record.stereo)
 
     def _container(self, path):
         """An open PyAV container of ``path`` from the per-worker LRU, or None when it cannot
