@@ -267,3 +267,19 @@ def test_a_16_9_source_is_prepared_as_2_to_1(tmp_path):
     # 4:2:0 chroma and two resizes (2:1 -> 16:9 -> 2:1) cost a few levels; a frame 3/16 s
     # away (the pattern drifts by 3/128 of the width) or a wrong stretch costs far more
     assert error(0.5) < 4.5 and error(0.5 + 3 / 16) > 3 * error(0.5)
+
+
+def test_a_failed_source_is_retried_once_its_separate_audio_appears(tmp_path):
+    """The retry rule is avsa-index's: a change of the video or of its audio/ID.* file."""
+    src = tmp_path / "src"
+    (src / "video").mkdir(parents=True)
+    write_video(src / "video" / "mute.mp4", [moving_pattern(k / 16) for k in range(24)], 16)
+    out = tmp_path / "out"
+    first = prepare_dataset(src, out, OPTIONS, clip_seconds=1.0, progress=False)
+    assert first.videos == 0 and [v for v, _ in first.failed] == ["mute"]
+    again = prepare_dataset(src, out, OPTIONS, clip_seconds=1.0, progress=False)
+    assert again.skipped_failed == 1 and again.videos == 0          # unchanged: not retried
+    (src / "audio").mkdir()
+    sf.write(src / "audio" / "mute.wav", band_noise_wave(1.5, 24000, 0.3, 0.0, seed=4).T, 24000)
+    fixed = prepare_dataset(src, out, OPTIONS, clip_seconds=1.0, progress=False)
+    assert fixed.videos == 1 and fixed.clips == 1 and not fixed.failed

@@ -343,9 +343,8 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
     audio) changed since, or the options that matter (layouts, clip length, loudness floor,
     validity) differ; new records are appended as each video finishes; at the end the index is
     rewritten sorted by clip_id. Paths are kept as found (symlinks are not resolved, so a linked
-    ``video/ID.mp4`` finds ``audio/ID.*`` beside the link). ``jobs`` worker processes, or an :class:`avsa_learn.engine.Engine` (e.g. Ray) as
-    ``engine``. ``stats``
-    (a dict, optional) is filled with counts: videos, done_before, failed_before (skipped),
+    ``video/ID.mp4`` finds ``audio/ID.*`` beside the link). ``jobs`` worker processes, or an
+    :class:`avsa_learn.engine.Engine` (e.g. Ray) as ``engine``. ``stats`` (a dict, optional) is filled with counts: videos, done_before, failed_before (skipped),
     retried, failed, indexed (videos with clips this run). Returns the list of records (paths
     absolute).
     """
@@ -387,7 +386,7 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
             if d["video_id"] in done:
                 continue                                  # indexed since: the error is stale
             if p is not None and (retry_failed or d.get("options") != options
-                                  or d.get("stamp") != _stamp(p)):
+                                  or d.get("stamp") != source_stamp(p)):
                 counts["retried"] += 1                    # retried: its old report goes
                 continue
             kept.append(d)
@@ -402,7 +401,7 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
         def report(video_id, path, reason):
             counts["failed"] += 1
             err_fh.write(json.dumps({"video_id": video_id, "path": str(path), "reason": reason,
-                                     "options": options, "stamp": _stamp(path)}) + "\n")
+                                     "options": options, "stamp": source_stamp(path)}) + "\n")
             err_fh.flush()
             tqdm.write(f"avsa-index: skipped: {reason}", file=sys.stderr)
 
@@ -441,7 +440,7 @@ def build_index(root, out, clip_seconds=10.0, min_loudness_db=-50.0, validity=No
     return resolve_paths(records, out.parent)
 
 
-def _stamp(path):
+def source_stamp(path):
     """(size, mtime_ns) of a video and of its separate audio file: a change means retry."""
     out = []
     for p in (Path(path), find_audio(path)):

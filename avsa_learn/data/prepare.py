@@ -25,8 +25,9 @@ Outputs are atomic: each file is written under a hidden temporary name (``.ID.pa
 renamed when complete; a source that fails (corrupt, truncated, no usable audio) leaves
 nothing in DIR and is reported in ``DIR/prepare.errors.jsonl``. Resumable: a video is done
 when ``DIR/prepared.jsonl`` lists it with the same options and both files exist, so a second
-run is a no-op; failed sources are retried when the file changed (size or mtime) or with
-``retry_failed``. Runs on an :class:`avsa_learn.engine.Engine` (local processes or Ray).
+run is a no-op; failed sources are retried when the file or its separate audio file changed
+(size or mtime, as ``avsa-index`` decides) or with ``retry_failed``. Runs on an
+:class:`avsa_learn.engine.Engine` (local processes or Ray).
 
 >>> summary = prepare_dataset("yt360/", "yt360_prepared/", jobs=4)    # doctest: +SKIP
 >>> print(summary.text())                                              # doctest: +SKIP
@@ -44,7 +45,7 @@ import numpy as np
 
 from avsa_learn.data.index import (VALIDITY, IndexingError, _complete_lines, build_index,
                                    find_audio, find_videos, load_index, read_segments,
-                                   resolve_layout, write_index)
+                                   resolve_layout, source_stamp, write_index)
 from avsa_learn.data.video import (VideoError, iter_equirect_frames, probe_audio, probe_layout,
                                    probe_video, write_video)
 from avsa_learn.engine import Engine, add_engine_arguments, engine_from_args
@@ -383,14 +384,12 @@ def _prepare_one(path, out_dir, options):
 
 
 def _unchanged(path, error):
-    st = path.stat()
-    return error.get("size") == st.st_size and error.get("mtime_ns") == st.st_mtime_ns
+    return error.get("stamp") == source_stamp(path)
 
 
 def _error_line(video_id, path, reason):
-    st = path.stat()
-    return {"video_id": video_id, "path": str(path), "reason": reason, "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns}
+    return {"video_id": video_id, "path": str(path), "reason": reason,
+            "stamp": source_stamp(path)}
 
 
 def _read_jsonl(path):
