@@ -154,8 +154,11 @@ class _ClipReader:
         return frames, audio
 
     def frames(self, record, first, n_frames, n_clip_frames):
-        """uint8 (n_frames, H, W, 3): frames ``first ... first + n_frames - 1`` of the clip's
-        1/fps grid (the last frame repeats if the video ends early)."""
+        """Frames ``first ... first + n_frames - 1`` of the clip's 1/fps grid (the last frame
+        repeats if the video ends early): uint8 RGB (n_frames, H, W, 3) from the cache, else
+        as decoded (a :class:`~avsa_learn.data.video.YUVFrames` for yuv420p video, which
+        :func:`~avsa_learn.data.equirect.gnomonic_crop` samples without an RGB conversion of
+        the whole frames)."""
         from avsa_learn.data.video import read_frames
 
         fps = self.config.fps
@@ -166,15 +169,18 @@ class _ClipReader:
             path = record.video_path
             try:
                 frames = read_frames(path, record.start + first / fps, n_frames, fps,
-                                     layout=self.layout(record), container=self._container(path))
+                                     layout=self.layout(record), container=self._container(path),
+                                     planes=True)
             except Exception:
                 self._drop(path)             # a failed read may leave the demuxer anywhere
                 raise
         if len(frames) == 0:
             raise ClipError(f"{record.clip_id}: {record.video_path}: no video frames at "
                             f"{record.start + first / fps:.3f} s")
-        if len(frames) < n_frames:
+        if len(frames) < n_frames and isinstance(frames, np.ndarray):
             frames = np.concatenate([frames, np.repeat(frames[-1:], n_frames - len(frames), 0)])
+        elif len(frames) < n_frames:
+            frames = frames.padded(n_frames)
         return frames
 
     def audio(self, record, offset, n_clip_frames):

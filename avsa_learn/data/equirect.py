@@ -62,7 +62,10 @@ def direction_to_pixel(azimuth, elevation, width, height):
 def gnomonic_crop(frames, azimuth, elevation, fov, size=112, aspect=1.0):
     """Perspective (gnomonic) crops of equirectangular frames, bilinear.
 
-    ``frames``: uint8 (..., H, W, 3), e.g. (T, H, W, 3) (W even; W = 2H by convention).
+    ``frames``: uint8 (..., H, W, 3), e.g. (T, H, W, 3) (W even; W = 2H by convention), or a
+    :class:`avsa_learn.data.video.YUVFrames` (T frames as decoded yuv420p planes): then each
+    sampled pixel is interpolated in YUV and converted to RGB as the frames' colour matrix says
+    (within ~2 levels of cropping the frames converted by FFmpeg; no full-frame conversion).
     ``azimuth``, ``elevation`` (crop centre, radians, CCW from the front / up), ``fov`` (horizontal
     field of view, radians, in (0, pi)) and ``aspect`` (vertical over horizontal extent of the
     tangent plane; 1 = square pixels) are scalars or (K,) arrays for K crops, broadcast together.
@@ -73,10 +76,15 @@ def gnomonic_crop(frames, azimuth, elevation, fov, size=112, aspect=1.0):
 
     >>> crops = gnomonic_crop(frames, [np.pi, 0.3], [0.0, 0.5], np.deg2rad([60, 30]), size=64)
     """
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8:
+    from avsa_learn.data.video import YUVFrames
+
+    yuv = isinstance(frames, YUVFrames)
+    frames = frames if yuv else np.asarray(frames)
+    if yuv and len(frames) == 0:
+        raise FOAError("frames: no frames")
+    if not yuv and frames.dtype != np.uint8:
         raise FOAError(f"frames: expected uint8 RGB frames, got dtype {frames.dtype}")
-    if frames.ndim < 3 or frames.shape[-1] != 3:
+    if not yuv and (frames.ndim < 3 or frames.shape[-1] != 3):
         raise FOAError(f"frames: expected shape (..., H, W, 3), got {frames.shape}")
     height, width = frames.shape[-3:-1]
     _frame_size(width, height)
@@ -87,9 +95,13 @@ def gnomonic_crop(frames, azimuth, elevation, fov, size=112, aspect=1.0):
     params = params.reshape(4, -1)
     cols, rows = sampling_grid(*params, size, width, height)
     lead = frames.shape[:-3]
-    flat = np.ascontiguousarray(frames.reshape((-1, height, width, 3)))
-    out = np.empty((params.shape[1], flat.shape[0], size, size, 3), np.uint8)
-    _bilinear_sample(flat, cols, rows, out)
+    out = np.empty((params.shape[1], int(np.prod(lead)), size, size, 3), np.uint8)
+    if yuv:
+        _bilinear_sample_yuv(frames.y, frames.u, frames.v, width, frames.coefficients, cols,
+                             rows, out)
+    else:
+        _bilinear_sample(np.ascontiguousarray(frames.reshape((-1, height, width, 3))), cols,
+                         rows, out)
     out = out.reshape((params.shape[1],) + lead + (size, size, 3))
     return out if batched else out[0]
 
@@ -192,51 +204,57 @@ def direction_to_eac(azimuth, elevation, width, height):
     return col, row, edge
 
 
-@njit(cache=True, fastmath=False)
-def _bilinear_sample(frames, cols, rows, out):
-    """out[k, n, i, j] = bilinear sample of frames[n] at (cols[k, i, j], rows[k, i, j]).
+@njit(cache=True)
+def _taps(x, y, width, height):
+    """The four source pixels and integer weights of a bilinear sample at (x, y) (pixel-index
+    units): rows ya, yb, columns (xa0, xb0) on row ya and (xa1, xb1) on row yb, weights w00,
+    w01 (row ya), w10, w11 (row yb) summing to 2**22.
 
     Columns wrap modulo W; a row index -1 (H) is row 0 (H - 1) shifted by W/2 columns, the
     continuation of the sphere across the zenith (nadir). Fixed point: the fractional offsets
-    are rounded to 1/2048 pixel and the four integer weights sum to 2**22, so the rounded
-    result is within one level of exact bilinear interpolation (and 1.5x faster).
+    are rounded to 1/2048 pixel, so the rounded result is within one level of exact bilinear
+    interpolation (and 1.5x faster)."""
+    half = width // 2
+    xf = np.floor(x)
+    yf = np.floor(y)
+    fx = int((x - xf) * 2048.0 + 0.5)
+    fy = int((y - yf) * 2048.0 + 0.5)
+    xa = int(xf)
+    while xa < 0:                                      # wrap (cheaper than %)
+        xa += width
+    while xa >= width:
+        xa -= width
+    xb = xa + 1 if xa + 1 < width else 0
+    ya = int(yf)
+    yb = ya + 1
+    xa0, xb0, xa1, xb1 = xa, xb, xa, xb
+    if ya < 0:                                         # across the zenith
+        ya = 0
+        xa0 = (xa + half) % width
+        xb0 = (xb + half) % width
+    if yb > height - 1:                                # across the nadir
+        yb = height - 1
+        xa1 = (xa + half) % width
+        xb1 = (xb + half) % width
+    return (ya, yb, xa0, xb0, xa1, xb1, (2048 - fx) * (2048 - fy), fx * (2048 - fy),
+            (2048 - fx) * fy, fx * fy)
+
+
+@njit(cache=True, fastmath=False)
+def _bilinear_sample(frames, cols, rows, out):
+    """out[k, n, i, j] = bilinear sample of frames[n] at (cols[k, i, j], rows[k, i, j]), with
+    the wrapping and fixed-point weights of :func:`_taps`.
     Serial on purpose: crops are cut in DataLoader workers that already use every core; a
     parallel (OpenMP) kernel there oversubscribes them and ran 4x slower than this one.
     """
     n_frames, height, width = frames.shape[0], frames.shape[1], frames.shape[2]
     n_crops, size_i, size_j = cols.shape
-    half = width // 2
     for kr in range(n_crops * size_i):
         k = kr // size_i
         i = kr % size_i
         for j in range(size_j):
-            x = cols[k, i, j]
-            y = rows[k, i, j]
-            xf = np.floor(x)
-            yf = np.floor(y)
-            fx = int((x - xf) * 2048.0 + 0.5)
-            fy = int((y - yf) * 2048.0 + 0.5)
-            xa = int(xf)
-            while xa < 0:                                      # wrap (cheaper than %)
-                xa += width
-            while xa >= width:
-                xa -= width
-            xb = xa + 1 if xa + 1 < width else 0
-            ya = int(yf)
-            yb = ya + 1
-            xa0, xb0, xa1, xb1 = xa, xb, xa, xb
-            if ya < 0:                                         # across the zenith
-                ya = 0
-                xa0 = (xa + half) % width
-                xb0 = (xb + half) % width
-            if yb > height - 1:                                # across the nadir
-                yb = height - 1
-                xa1 = (xa + half) % width
-                xb1 = (xb + half) % width
-            w00 = (2048 - fx) * (2048 - fy)
-            w01 = fx * (2048 - fy)
-            w10 = (2048 - fx) * fy
-            w11 = fx * fy
+            ya, yb, xa0, xb0, xa1, xb1, w00, w01, w10, w11 = _taps(
+                cols[k, i, j], rows[k, i, j], width, height)
             for n in range(n_frames):
                 for ch in range(3):
                     v = (w00 * np.int64(frames[n, ya, xa0, ch])
@@ -244,6 +262,71 @@ def _bilinear_sample(frames, cols, rows, out):
                          + w10 * np.int64(frames[n, yb, xa1, ch])
                          + w11 * np.int64(frames[n, yb, xb1, ch]))
                     out[k, n, i, j, ch] = np.uint8((v + 2097152) >> 22)
+
+
+@njit(cache=True)
+def _yuv_pixel(y, u, v, c):
+    """uint8 (R, G, B) of the 8-bit YUV levels (y, u, v) (floats) by the coefficients ``c`` of
+    :func:`avsa_learn.data.video.yuv_to_rgb_coefficients`, clipped and truncated as FFmpeg's
+    rgb24 conversion does."""
+    luma = c[0] * (y - c[1])
+    u -= 128.0
+    v -= 128.0
+    r = luma + c[2] * v
+    g = luma - c[3] * u - c[4] * v
+    b = luma + c[5] * u
+    return (np.uint8(min(max(r, 0.0), 255.0)), np.uint8(min(max(g, 0.0), 255.0)),
+            np.uint8(min(max(b, 0.0), 255.0)))
+
+
+@njit(cache=True, fastmath=False)
+def _bilinear_sample_yuv(ys, us, vs, width, coefficients, cols, rows, out):
+    """:func:`_bilinear_sample` of yuv420p frames (tuples of T planes, :class:`YUVFrames`): the
+    bilinear sample of Y at the four taps, of U and V at the chroma samples covering those taps
+    (so the same as sampling the frames after FFmpeg's rgb24 conversion, which repeats each
+    chroma sample on its 2x2 pixels, but for the order of interpolation and clipping), then
+    :func:`_yuv_pixel`. The taps are computed once for all frames."""
+    height = ys[0].shape[0]
+    n_crops, size_i, size_j = cols.shape
+    taps = np.empty((n_crops, size_i, size_j, 10), np.int64)
+    for k in range(n_crops):
+        for i in range(size_i):
+            for j in range(size_j):
+                t = _taps(cols[k, i, j], rows[k, i, j], width, height)
+                for m in range(10):
+                    taps[k, i, j, m] = t[m]
+    scale = 1.0 / 4194304.0
+    for n in range(len(ys)):
+        yp, up, vp = ys[n], us[n], vs[n]
+        for k in range(n_crops):
+            for i in range(size_i):
+                for j in range(size_j):
+                    ya, yb, xa0, xb0, xa1, xb1, w00, w01, w10, w11 = taps[k, i, j]
+                    ca, cb = ya >> 1, yb >> 1
+                    ua0, ub0, ua1, ub1 = xa0 >> 1, xb0 >> 1, xa1 >> 1, xb1 >> 1
+                    y = (w00 * np.int64(yp[ya, xa0]) + w01 * np.int64(yp[ya, xb0])
+                         + w10 * np.int64(yp[yb, xa1]) + w11 * np.int64(yp[yb, xb1]))
+                    u = (w00 * np.int64(up[ca, ua0]) + w01 * np.int64(up[ca, ub0])
+                         + w10 * np.int64(up[cb, ua1]) + w11 * np.int64(up[cb, ub1]))
+                    v = (w00 * np.int64(vp[ca, ua0]) + w01 * np.int64(vp[ca, ub0])
+                         + w10 * np.int64(vp[cb, ua1]) + w11 * np.int64(vp[cb, ub1]))
+                    r, g, b = _yuv_pixel(y * scale, u * scale, v * scale, coefficients)
+                    out[k, n, i, j, 0] = r
+                    out[k, n, i, j, 1] = g
+                    out[k, n, i, j, 2] = b
+
+
+@njit(cache=True)
+def yuv_to_rgb(y, u, v, coefficients, out):
+    """out (H, W, 3) uint8 = RGB of one yuv420p frame's planes ``y`` (H, >= W), ``u``, ``v``
+    ((H + 1) // 2, >= (W + 1) // 2), each chroma sample on its 2x2 pixels, by
+    :func:`_yuv_pixel` (the conversion :func:`_bilinear_sample_yuv` applies per sample)."""
+    height, width = out.shape[0], out.shape[1]
+    for r in range(height):
+        for x in range(width):
+            out[r, x, 0], out[r, x, 1], out[r, x, 2] = _yuv_pixel(
+                np.float64(y[r, x]), np.float64(u[r >> 1, x >> 1]),
+                np.float64(v[r >> 1, x >> 1]), coefficients)
 
 
 def _crop_params(azimuth, elevation, fov, aspect):

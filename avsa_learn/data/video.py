@@ -87,7 +87,7 @@ def iter_equirect_frames(path, *, fps, width=None, layout=None, start=0.0, durat
 
 
 def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, layout=None,
-                container=None):
+                container=None, planes=False):
     """Frames at times ``start + i / fps`` (i < n_frames) of a video, uint8 RGB (T, H, W, 3),
     2:1 equirect converted from the file's layout as by :func:`iter_equirect_frames`.
 
@@ -101,6 +101,10 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, lay
     files), naming the file. ``container``: ``path`` already opened with ``av.open`` (left
     open: a caller reading many windows of one file skips the ~25 ms open and probe; pass
     ``layout`` too, else the file is probed again); None opens and closes the file.
+    ``planes=True`` (no ``size``): the frames as the decoder gave them, a :class:`YUVFrames`
+    (no RGB conversion, no copy; :func:`avsa_learn.data.equirect.gnomonic_crop` samples it),
+    when they are 8-bit yuv420p with a colour matrix :func:`yuv_to_rgb_coefficients` knows
+    (H.264 / avsa-prepare's output); else the RGB array as without it.
 
     >>> read_frames("clip.mp4", 0.0, n_frames=2, fps=4.0).shape   # doctest: +SKIP
     (2, 128, 256, 3)
@@ -114,14 +118,26 @@ def read_frames(path, start, n_frames=8, fps=16.0, size=None, *, width=None, lay
         raise VideoError(f"{path}: n_frames must be a positive integer, got {n_frames!r}")
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"{path}: fps must be > 0, got {fps}")
+    raw = planes and size is None
     frames = [f for _, f in _frames_at(path, start, fps, int(n_frames), layout, width, size,
-                                       keep_coded=width is None, container=container)]
+                                       keep_coded=width is None, container=container,
+                                       raw=raw)]
+    if raw:
+        if all(isinstance(f, np.ndarray) for f in frames):
+            return np.stack(frames)
+        if all(not isinstance(f, np.ndarray) for f in frames):
+            return YUVFrames.from_frames(frames)
+        frames = [f if isinstance(f, np.ndarray) else f.to_ndarray(format="rgb24")
+                  for f in frames]
     return np.stack(frames)
 
 
-def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, container=None):
+def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, container=None,
+               raw=False):
     """Yield (k, frame) for the target times start + k / fps, k < n (n None: to the end), from
-    ``container`` (an open ``path``, left open) or a fresh open of ``path``."""
+    ``container`` (an open ``path``, left open) or a fresh open of ``path``. Frames are RGB
+    arrays; with ``raw`` (no ``size``) the PyAV frames themselves when :class:`YUVFrames` can
+    hold them."""
     import av
     from spatialfoa.spherical import equirect_graph
 
@@ -160,7 +176,10 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, conta
                     out = graph.pull()
                 else:
                     out = frame
-                cache[id(frame)] = (frame, out.to_ndarray(format="rgb24", **resize))
+                if raw and YUVFrames.holds(out):
+                    cache[id(frame)] = (frame, out)
+                else:
+                    cache[id(frame)] = (frame, out.to_ndarray(format="rgb24", **resize))
             return cache[id(frame)][1]
 
         tb = stream.time_base
@@ -200,6 +219,83 @@ def _frames_at(path, start, fps, n, layout, width, size, keep_coded=False, conta
             end = f"{prev_t:.3f} s" if prev_t is not None else "nothing"
             raise VideoError(f"{path}: no video frame at {start:.3f} s (the last decoded "
                              f"frame is at {end})")
+
+#: (Kr, Kb) of the YUV -> RGB matrix by a frame's FFmpeg colorspace tag (AVColorSpace), as
+#: FFmpeg's own rgb24 conversion (swscale, via PyAV's ``to_ndarray``) reads them: unspecified
+#: (2) is BT.601, like BT470BG (5) and SMPTE170M (6); BT.709 (1); BT.2020 (9, 10). Frames with
+#: another tag are converted by FFmpeg.
+YUV_MATRICES = {1: (0.2126, 0.0722), 2: (0.299, 0.114), 5: (0.299, 0.114), 6: (0.299, 0.114),
+                9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+
+
+def yuv_to_rgb_coefficients(colorspace=2, full_range=False):
+    """float32 (6,) coefficients (ys, y0, rv, gu, gv, bu) of the YUV -> RGB map of 8-bit video:
+    ``R = ys (Y - y0) + rv (V - 128)``, ``G = ys (Y - y0) - gu (U - 128) - gv (V - 128)``,
+    ``B = ys (Y - y0) + bu (U - 128)``, for a colorspace tag of :data:`YUV_MATRICES` and limited
+    ("tv", Y in 16..235; the default) or full ("pc", JPEG) range."""
+    kr, kb = YUV_MATRICES[int(colorspace)]
+    kg = 1.0 - kr - kb
+    ys, y0, c = (1.0, 0.0, 1.0) if full_range else (255.0 / 219.0, 16.0, 255.0 / 224.0)
+    return np.array([ys, y0, 2.0 * (1.0 - kr) * c, 2.0 * (1.0 - kb) * kb / kg * c,
+                     2.0 * (1.0 - kr) * kr / kg * c, 2.0 * (1.0 - kb) * c], np.float32)
+
+
+class YUVFrames:
+    """T decoded 8-bit yuv420p frames of one size kept as the decoder's planes: no RGB
+    conversion and no copy (a 1600x800 frame is 1.9 MB of planes against 3.8 MB of RGB plus the
+    time to convert it). What :func:`read_frames` gives with ``planes=True``.
+
+    ``y``, ``u``, ``v``: tuples of T uint8 arrays (H, line), (ceil(H/2), line_c), the planes
+    with their line padding (pixels beyond ``width`` / ceil(width/2) are not picture);
+    ``coefficients``: :func:`yuv_to_rgb_coefficients` of the frames' colorspace and range.
+    ``shape`` is that of the RGB frames, (T, H, W, 3). Chroma is read as FFmpeg's rgb24
+    conversion reads it: each chroma sample covers its 2x2 luma pixels.
+    """
+
+    def __init__(self, y, u, v, width, coefficients):
+        self.y, self.u, self.v = tuple(y), tuple(u), tuple(v)
+        self.width = int(width)
+        self.coefficients = np.asarray(coefficients, np.float32)
+
+    @staticmethod
+    def holds(frame):
+        """Whether a PyAV VideoFrame can be kept as planes (8-bit 4:2:0, known matrix)."""
+        return (frame.format.name in ("yuv420p", "yuvj420p")
+                and int(frame.colorspace) in YUV_MATRICES)
+
+    @classmethod
+    def from_frames(cls, frames):
+        """From PyAV VideoFrames of one size and colour tags that :meth:`holds` accepts (the
+        planes are views of the frames' buffers, which they keep alive)."""
+        first = frames[0]
+        full = first.format.name == "yuvj420p" or int(first.color_range) == 2
+        planes = [[np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in f.planes[:3]]
+                  for f in frames]
+        y, u, v = zip(*planes)
+        return cls(y, u, v, first.width, yuv_to_rgb_coefficients(first.colorspace, full))
+
+    @property
+    def shape(self):
+        return (len(self.y), self.y[0].shape[0], self.width, 3) if self.y else (0, 0, 0, 3)
+
+    def __len__(self):
+        return len(self.y)
+
+    def padded(self, n):
+        """The frames followed by copies of the last one up to ``n`` frames (shared planes)."""
+        extra = max(0, n - len(self))
+        return YUVFrames(self.y + self.y[-1:] * extra, self.u + self.u[-1:] * extra,
+                         self.v + self.v[-1:] * extra, self.width, self.coefficients)
+
+    def to_rgb(self):
+        """uint8 RGB (T, H, W, 3), converted as :func:`avsa_learn.data.equirect.gnomonic_crop`
+        converts the pixels it samples (within ~2 levels of FFmpeg's rgb24 conversion)."""
+        from avsa_learn.data.equirect import yuv_to_rgb
+
+        out = np.empty(self.shape, np.uint8)
+        for n in range(len(self)):
+            yuv_to_rgb(self.y[n], self.u[n], self.v[n], self.coefficients, out[n])
+        return out
 
 
 def write_video(path, frames, fps, audio=None, sample_rate=None, layout=None, *, crf=20,
