@@ -73,6 +73,27 @@ def test_offset_and_max_seconds_slice_exactly(tmp_path, noise):
         np.testing.assert_array_equal(tail, full[:, 3 * SR // 4:])
 
 
+@pytest.mark.parametrize("one_read", [True, False])
+def test_spans_read_in_one_piece_or_in_blocks_are_the_same(tmp_path, noise, monkeypatch,
+                                                           one_read):
+    """Short spans are read in one soundfile read, longer ones in 4096-frame blocks: the same
+    samples (the block reads forced with a zero one-read limit)."""
+    import spatialfoa.audio_io as audio_io
+
+    if not one_read:
+        monkeypatch.setattr(audio_io, "_ONE_READ", 0)
+    x = noise(4, SR, SR, seed=5)
+    for ext, atol in (("wav", 0.0), ("flac", 2.0 ** -23)):
+        write_audio(tmp_path / f"a.{ext}", x, SR)
+        for offset, seconds in ((0.0, None), (0.1, 0.3), (0.37, 0.6), (0.9, 0.5)):
+            got, _, info = read_audio(tmp_path / f"a.{ext}", offset=offset, max_seconds=seconds)
+            i0 = int(round(offset * SR))
+            want = x[:, i0:] if seconds is None else x[:, i0:i0 + int(round(seconds * SR))]
+            assert got.flags.c_contiguous and got.dtype == np.float32
+            np.testing.assert_allclose(got, want, atol=atol, rtol=0)
+            assert info["samples"] == want.shape[1] and not info["warnings"]
+
+
 def test_layout_maps_a_fuma_plane_wave_to_ambix(tmp_path):
     az, el = np.radians(60), np.radians(20)
     s = np.sin(2 * np.pi * 440 * np.arange(2000) / SR)
